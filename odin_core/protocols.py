@@ -1,0 +1,126 @@
+"""What each component kind receives and returns: the typed protocols, in one place.
+
+A component is registered under a name through a hook in ``odin_core.hookspecs``
+with a factory; ``factory(options)`` returns an object following one of these
+protocols. Heavy libraries (torch, transformers, hypernetx) are imported inside
+methods, never at module import.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Literal, Protocol, runtime_checkable
+
+from odin_core.hypergraph import Hypergraph
+
+TaskFamily = Literal["low_order", "high_order", "isomorphism", "hyperedge_prediction"]
+TASK_FAMILIES: tuple[str, ...] = ("low_order", "high_order", "isomorphism", "hyperedge_prediction")
+
+
+# --- data ----------------------------------------------------------------
+
+
+@runtime_checkable
+class Source(Protocol):
+    """Produces the hypergraphs a dataset is built from (deterministic given ``seed``)."""
+
+    def hypergraphs(self, seed: int, base_dir: str) -> Iterator[Hypergraph]:
+        """Yield hypergraphs; ``base_dir`` is the recipe's folder, for relative paths."""
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """Writes a hypergraph as prompt text (one "hypergraph language")."""
+
+    #: "low" when the text only shows pairwise structure (clique expansion):
+    #: tasks that name hyperedges cannot be asked under it.
+    order: Literal["low", "high"]
+
+    def encode(self, graph: Hypergraph, name: str = "G") -> str:
+        """Text describing ``graph``, introduced as ``name``."""
+
+
+@dataclass
+class Question:
+    """One task instance: what the prompt shows, what it asks, and the answer."""
+
+    graphs: list[Hypergraph]
+    question: str
+    answer_kind: str  # one of odin_core.answers.ANSWER_KINDS
+    answer: Any  # structured value, JSON-serialisable (see odin_core.answers.format_answer)
+    meta: dict = field(default_factory=dict)  # e.g. {"negative_scheme": "CNS"}
+
+
+@runtime_checkable
+class Task(Protocol):
+    """Generates questions with canonical answers from a hypergraph."""
+
+    family: TaskFamily
+    answer_kind: str
+    #: True when the question names hyperedges (e3), so only high-order encodings determine it.
+    needs_high_order: bool
+
+    def generate(self, graph: Hypergraph, rng) -> Question | None:
+        """One question about ``graph`` using ``rng`` (a ``random.Random``), or None if none applies."""
+
+
+# --- models --------------------------------------------------------------
+
+
+@dataclass
+class LoadedModel:
+    """What a loader returns: the model, its tokenizer, and family defaults."""
+
+    model: Any
+    tokenizer: Any
+    engine: str  # "unsloth" or "transformers": which stack loaded it
+    target_modules: list[str] = field(default_factory=list)
+    chat_template: bool = False  # the tokenizer has a chat template to apply
+    info: dict = field(default_factory=dict)
+
+
+@runtime_checkable
+class ModelLoader(Protocol):
+    """Loads a base model (name, local path, or built from a config)."""
+
+    def load(self, model_section, strategy, run, train_texts) -> LoadedModel:
+        """``model_section``: the recipe's ``[model]`` (loader options in ``.options``);
+        ``strategy``: the LoRA strategy (``load_in_4bit`` / ``full_finetuning`` decide how to
+        load); ``run``: the ``RunDir``; ``train_texts``: an iterable of training texts (prompt +
+        completion), for loaders that train a tokenizer (scratch)."""
+
+
+@runtime_checkable
+class LoraStrategy(Protocol):
+    """Decides how weights are trained: adapters, quantised base, or full fine-tuning."""
+
+    requires_cuda: bool
+    load_in_4bit: bool
+    full_finetuning: bool
+
+    def apply(self, loaded: LoadedModel, seed: int) -> Any:
+        """Return the trainable model (e.g. a PEFT model) for ``loaded``."""
+
+
+# --- evaluation and tracking --------------------------------------------
+
+
+@runtime_checkable
+class Evaluator(Protocol):
+    """Computes metrics on an evaluation split."""
+
+    #: dataset columns it reads (checked at validate time)
+    requires_columns: tuple[str, ...]
+
+    def evaluate(self, context) -> dict:
+        """Metrics (JSON-serialisable) from ``context``: an ``odin_core.evaluate.EvalContext``
+        giving the examples and, lazily, the model's generations, choice scores and loss."""
+
+
+@runtime_checkable
+class Tracker(Protocol):
+    """Sends a run's config and metrics to an experiment tracker."""
+
+    def start(self, run) -> None: ...
+    def log(self, step: int, metrics: dict) -> None: ...
+    def finish(self, status: str, summary: dict) -> None: ...
