@@ -1,0 +1,1 @@
+"""Odin built-in plugin (being written)."""
