@@ -60,8 +60,11 @@ class Task(Protocol):
     #: True when the question names hyperedges (e3), so only high-order encodings determine it.
     needs_high_order: bool
 
-    def generate(self, graph: Hypergraph, rng) -> Question | None:
-        """One question about ``graph`` using ``rng`` (a ``random.Random``), or None if none applies."""
+    def generate(self, graph: Hypergraph, rng, want=None) -> Question | None:
+        """One question about ``graph`` using ``rng`` (a ``random.Random``), or None if none applies.
+
+        ``want`` (yes/no tasks only): True or False asks for a question with that answer,
+        so the builder can balance labels; None leaves it to chance."""
 
 
 # --- models --------------------------------------------------------------

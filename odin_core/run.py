@@ -91,9 +91,8 @@ def run(recipe_path, overrides=None, resume=None, output_dir=None) -> RunResult:
             metrics["base"] = evaluate.evaluate_model(recipe, loaded, eval_split, run_dir, stage="base")
 
         # 6. train
-        model = strategy.apply(loaded, recipe.seed)
-        train_summary = engine.train(recipe, loaded, model, datasets, run_dir, events,
-                                     resume=bool(resume))
+        loaded.model = strategy.apply(loaded, recipe.seed)
+        train_summary = engine.train(recipe, loaded, datasets, run_dir, events, resume=bool(resume))
         metrics["training"] = train_summary
 
         # 7. evaluate trained model, baselines
