@@ -42,7 +42,9 @@ class Component:
     plugin: str = ""
 
     def create(self, options=None):
-        """Instantiate the component with validated options."""
+        """Instantiate the component with validated options (its defaults when none are given)."""
+        if options is None and self.options is not None:
+            options = self.options()
         return self.factory(options)
 
 
@@ -186,10 +188,10 @@ def get_component(kind: str, name: str, *, file=None, key=None) -> Component:
         return comps[name]
     known = sorted(comps)
     close = difflib.get_close_matches(name, known, n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
     owners = sorted({c.plugin for c in comps.values()})
-    broken = [b for b in _broken]
-    msg = f"unknown {kind} {name!r}{hint} Registered: {', '.join(known) or '(none)'}"
+    broken = list(_broken)
+    msg = f"unknown {kind} {name!r}{hint}; registered: {', '.join(known) or '(none)'}"
     if owners:
         msg += f" (from plugins: {', '.join(owners)})"
     if broken:

@@ -1,0 +1,3 @@
+from odin_core.cli import main
+
+main()
