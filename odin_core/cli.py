@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import click
@@ -23,6 +24,14 @@ class OdinGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             ctx.exit(130)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except Exception as exc:
+            if os.environ.get("ODIN_DEBUG"):
+                raise
+            click.echo(f"error: unexpected {type(exc).__name__}: {exc}\n"
+                       "(this is a bug in Odin or a plugin; set ODIN_DEBUG=1 to see the traceback)", err=True)
+            ctx.exit(1)
 
 
 def recipe_argument(func):

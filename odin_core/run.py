@@ -8,12 +8,11 @@
 
 from __future__ import annotations
 
-import os
-import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from odin_core.errors import ModelError, OdinError, RecipeError
+from odin_core.errors import OdinError, RecipeError
 from odin_core.events import RunEvents
 from odin_core.plugins import get_component
 from odin_core.recipe import load_recipe
@@ -110,6 +109,9 @@ def run(recipe_path, overrides=None, resume=None, output_dir=None) -> RunResult:
         raise
     except OdinError as exc:
         run_dir.log(f"error: {exc.format()}")
+        raise
+    except Exception:
+        run_dir.log("unexpected error:\n" + traceback.format_exc())
         raise
     finally:
         run_dir.log(f"run {status}")
