@@ -1,9 +1,25 @@
 """Canonical answer text: how tasks write answers and how evaluators read them back.
 
-Every answer is written ``Ans: [...]``. The parsing rules follow LLM4Hypergraph:
-read after the last ``Ans``; counts take the first integer; vertex sets take the
-set of vertex names found; yes/no answers holding both Yes and No are wrong.
-An answer that cannot be parsed returns ``FORMAT_ERROR``.
+Every answer is written ``Ans: [...]``. Parsing follows LLM4Hypergraph's scoring
+(its ``evaluate.py``), made explicit:
+
+* The answer is read after the first ``Ans`` (a model that keeps generating
+  writes its first answer first); when there is none, after ``the answer is``.
+  Inside, the first bracket pair ``[...]`` is the answer; a bracket left open
+  (generation cut short) runs to the end of the text; with no bracket the rest
+  of the text is the answer.
+* count: the first integer standing alone (the 3 of ``v3`` is a name). path_length:
+  the first integer, or ``None`` when the
+  answer says "no path"; holding both is contradictory.
+* yes_no: the words Yes / No (any case) anywhere after ``Ans``; an answer
+  holding both is wrong.
+* vertex_set: the set of vertex names found (duplicates collapse, order does
+  not matter); ``[]``, "No vertices" or "none" is the empty set.
+* label: the text itself, compared without regard to case or spacing.
+
+An answer that cannot be read (no ``Ans``, no integer, neither or both of
+Yes/No, no vertex name) is ``FORMAT_ERROR``: it is never correct, evaluators
+count it separately as a format error, and set metrics treat it as the empty set.
 """
 
 from __future__ import annotations
@@ -11,11 +27,34 @@ from __future__ import annotations
 import re
 
 ANSWER_KINDS = ("count", "yes_no", "vertex_set", "path_length", "label")
-FORMAT_ERROR = object()
 NO_PATH = "no path"
 
-_INT = re.compile(r"-?\d+")
-_BRACKETS = re.compile(r"\[([^\[\]]*)\]")
+
+class _FormatError:
+    """The parse result of an answer that cannot be read (a singleton)."""
+
+    _instance = None
+
+    def __new__(cls):
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "FORMAT_ERROR"
+
+    def __reduce__(self):
+        return "FORMAT_ERROR"  # pickles as the module-level singleton
+
+
+FORMAT_ERROR = _FormatError()
+
+# an integer standing alone: the 3 in "v3" is part of a vertex name, not an answer
+_INT = re.compile(r"(?<![A-Za-z0-9_])\d+(?![A-Za-z0-9_])")
+_WORD = re.compile(r"\w+")
+_VERTEX_ID = re.compile(r"(?<![\w])v\d+(?![\w])")
+_EMPTY_SET = re.compile(r"^(?:no\s+vertex|no\s+vertices|none|empty(?:\s+set)?|)$", re.IGNORECASE)
+_ANSWER_MARKERS = (re.compile(r"Ans"), re.compile(r"the answer is", re.IGNORECASE))
 
 
 def format_answer(kind: str, value) -> str:
@@ -39,47 +78,114 @@ def format_answer(kind: str, value) -> str:
     return f"Ans: [{body}]"
 
 
-def _answer_region(text: str) -> str | None:
-    idx = text.rfind("Ans")
-    if idx < 0:
+def _after_marker(text: str) -> str | None:
+    for marker in _ANSWER_MARKERS:
+        match = marker.search(text)
+        if match:
+            return text[match.end():]
+    return None
+
+
+def answer_region(text: str) -> str | None:
+    """The part of ``text`` that holds the answer, or None when it has no ``Ans``."""
+    region = _after_marker(text)
+    if region is None:
         return None
-    region = text[idx + 3 :]
-    match = _BRACKETS.search(region)
-    return match.group(1) if match else region.strip(" :\n")
+    open_at = region.find("[")
+    if open_at < 0:
+        return region.strip().lstrip(":").strip()
+    close_at = region.find("]", open_at + 1)
+    return region[open_at + 1:] if close_at < 0 else region[open_at + 1:close_at]
+
+
+def _first_int(region: str):
+    match = _INT.search(region)
+    return int(match.group()) if match else FORMAT_ERROR
+
+
+def _vertex_set(region: str, vertex_names):
+    if vertex_names is None:
+        found = set(_VERTEX_ID.findall(region))
+        if not found:
+            # names that are not v<digits> (real data): comma-separated items taken verbatim
+            items = [item.strip().strip("'\"").rstrip(".").strip() for item in region.split(",")]
+            found = {item for item in items if item and not _EMPTY_SET.match(item)}
+    else:
+        allowed = set(vertex_names)
+        items = [item.strip().strip("'\"").rstrip(".").strip() for item in region.split(",")]
+        found = {item for item in items if item in allowed}
+        if not found:
+            found = {name for name in _VERTEX_ID.findall(region) if name in allowed}
+    if found:
+        return found
+    return set() if _EMPTY_SET.match(region.strip().rstrip(".").strip()) else FORMAT_ERROR
 
 
 def parse_answer(kind: str, text: str, vertex_names=None):
     """Structured value of a model's answer text, or ``FORMAT_ERROR``.
 
-    ``vertex_names`` (an iterable of names) restricts what counts as a vertex in
-    set answers; without it any ``v<digits>`` token is a vertex.
+    Returns an int (count), bool (yes_no), set of names (vertex_set), int or None
+    (path_length), or a normalised str (label). ``vertex_names`` (an iterable of
+    names) restricts what counts as a vertex in set answers; without it every
+    ``v<digits>`` token is a vertex (and, when there are none, every
+    comma-separated item).
     """
-    region = _answer_region(text)
+    if kind not in ANSWER_KINDS:
+        raise ValueError(f"unknown answer kind {kind!r}; expected one of {', '.join(ANSWER_KINDS)}")
+    if kind == "yes_no":
+        # the whole text after Ans, brackets or not: "Ans: [Yes] ... No" holds both
+        rest = _after_marker(text)
+        if rest is None:
+            return FORMAT_ERROR
+        words = {w.lower() for w in _WORD.findall(rest)}
+        has_yes, has_no = "yes" in words, "no" in words
+        return has_yes if has_yes != has_no else FORMAT_ERROR
+    region = answer_region(text)
     if region is None:
         return FORMAT_ERROR
     if kind == "count":
-        m = _INT.search(region)
-        return int(m.group()) if m else FORMAT_ERROR
+        return _first_int(region)
     if kind == "path_length":
-        if NO_PATH in region.lower():
-            return None
-        m = _INT.search(region)
-        return int(m.group()) if m else FORMAT_ERROR
-    if kind == "yes_no":
-        has_yes = re.search(r"\byes\b", region, re.IGNORECASE) is not None
-        has_no = re.search(r"\bno\b", region, re.IGNORECASE) is not None
-        if has_yes == has_no:
-            return FORMAT_ERROR
-        return has_yes
+        says_no_path = NO_PATH in " ".join(region.lower().split())
+        number = _first_int(region)
+        if says_no_path:
+            return FORMAT_ERROR if number is not FORMAT_ERROR else None
+        return number
     if kind == "vertex_set":
-        parts = [p.strip() for p in region.split(",")]
-        if vertex_names is None:
-            found = {p for p in parts if re.fullmatch(r"v\d+", p)}
-        else:
-            allowed = set(vertex_names)
-            found = {p for p in parts if p in allowed}
-        return found
+        return _vertex_set(region, vertex_names)
+    label = normalise_label(region)
+    return label if label else FORMAT_ERROR
+
+
+def normalise_label(text: str) -> str:
+    """A label for comparison: case-folded, spacing collapsed, surrounding quotes and full stop dropped."""
+    return " ".join(str(text).strip().strip("'\"").rstrip(".").split()).casefold()
+
+
+def gold_value(kind: str, answer):
+    """The structured gold answer in the form ``parse_answer`` returns (sets for vertex sets)."""
+    if kind == "vertex_set":
+        return set(answer or ())
     if kind == "label":
-        label = region.strip()
-        return label if label else FORMAT_ERROR
+        return normalise_label(answer)
+    if kind == "count":
+        return int(answer)
+    if kind == "path_length":
+        return None if answer is None else int(answer)
+    if kind == "yes_no":
+        return bool(answer)
     raise ValueError(f"unknown answer kind {kind!r}; expected one of {', '.join(ANSWER_KINDS)}")
+
+
+def is_correct(kind: str, predicted, answer) -> bool:
+    """Exact match of a parsed prediction against the structured gold ``answer``; a format error is wrong."""
+    if predicted is FORMAT_ERROR:
+        return False
+    gold = gold_value(kind, answer)
+    if kind == "count":  # bool is an int: a Yes must not equal 1
+        return type(predicted) is int and predicted == gold
+    if kind == "path_length":
+        return (predicted is None and gold is None) or (type(predicted) is int and predicted == gold)
+    if kind == "label":
+        return normalise_label(predicted) == gold
+    return predicted == gold

@@ -1,0 +1,170 @@
+"""The built-in evaluators. Each reads an ``odin_core.evaluate.EvalContext`` and returns JSON-ready metrics."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from odin_core.answers import FORMAT_ERROR, gold_value
+
+from .scores import ranking_scores, set_score, summarize_sets, tally
+
+NEGATIVE_SCHEMES = ("SNS", "MNS", "CNS")
+
+
+class _Options(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _mean(values):
+    values = [v for v in values if v is not None]
+    return sum(values) / len(values) if values else None
+
+
+class TaskAccuracy:
+    """Exact-match accuracy per task, encoding, family and overall (micro over examples, macro over tasks)."""
+
+    requires_columns = ("task", "family", "encoding", "answer_kind", "answer", "prompt", "completion")
+
+    def __init__(self, options=None):
+        self.options = options
+
+    def evaluate(self, context) -> dict:
+        correct = context.correct
+        errors = [p is FORMAT_ERROR for p in context.predictions]
+        groups = {"task": defaultdict(list), "encoding": defaultdict(list), "family": defaultdict(list)}
+        pairs = defaultdict(list)
+        for i, row in enumerate(context.examples):
+            for key, by in groups.items():
+                by[row.get(key) or "unknown"].append(i)
+            pairs[(row["task"], row.get("encoding") or "unknown")].append(i)
+
+        def counts(indices):
+            return tally([correct[i] for i in indices], [errors[i] for i in indices])
+
+        per_task = {}
+        for task, indices in sorted(groups["task"].items()):
+            first = context.examples[indices[0]]
+            per_task[task] = counts(indices) | {"family": first.get("family"), "answer_kind": first["answer_kind"]}
+        per_family = {}
+        for family, indices in sorted(groups["family"].items()):
+            tasks = {context.examples[i]["task"] for i in indices}
+            per_family[family] = counts(indices) | {"macro": _mean(per_task[t]["accuracy"] for t in sorted(tasks)),
+                                                    "tasks": len(tasks)}
+        per_task_encoding = defaultdict(dict)
+        for (task, encoding), indices in sorted(pairs.items()):
+            per_task_encoding[task][encoding] = counts(indices)
+        overall = counts(range(len(correct)))
+        overall = {"n": overall["n"], "correct": overall["correct"], "micro": overall["accuracy"],
+                   "macro": _mean(t["accuracy"] for t in per_task.values()),
+                   "format_errors": overall["format_errors"],
+                   "format_error_rate": overall["format_errors"] / overall["n"] if overall["n"] else None}
+        return {"overall": overall, "per_task": per_task,
+                "per_encoding": {k: counts(v) for k, v in sorted(groups["encoding"].items())},
+                "per_family": per_family, "per_task_encoding": dict(per_task_encoding)}
+
+
+class SetMetricsOptions(_Options):
+    tasks: list[str] | None = Field(None, description="only these vertex-set tasks (default: every vertex-set task)")
+
+
+class HyperedgeSetMetrics:
+    """Exact match, precision, recall, F1 and Jaccard of vertex-set answers, micro and macro, per task and overall."""
+
+    requires_columns = ("task", "answer_kind", "answer")
+
+    def __init__(self, options=None):
+        self.options = options or SetMetricsOptions()
+
+    def evaluate(self, context) -> dict:
+        wanted = set(self.options.tasks) if self.options.tasks is not None else None
+        indices = [i for i, row in enumerate(context.examples) if row["answer_kind"] == "vertex_set"
+                   and (wanted is None or row["task"] in wanted)]
+        if not indices:
+            return {"n": 0}
+        predictions = context.predictions
+        scores = {i: set_score(predictions[i], gold_value("vertex_set", context.gold[i])) for i in indices}
+        by_task = defaultdict(list)
+        for i in indices:
+            by_task[context.examples[i]["task"]].append(scores[i])
+        return {"n": len(indices), "overall": summarize_sets(list(scores.values())),
+                "per_task": {task: summarize_sets(s) for task, s in sorted(by_task.items())}}
+
+
+class DiscriminationOptions(_Options):
+    tasks: list[str] | None = Field(None, description="rows of these tasks (default: every row whose meta has negative_scheme)")
+    schemes: list[str] = Field(list(NEGATIVE_SCHEMES), description="negative schemes reported separately")
+
+
+class HyperedgeDiscrimination:
+    """Hyperedge discrimination: accuracy, and AUROC / average precision of the Yes-vs-No score, per negative scheme.
+
+    Each scheme's negatives are ranked against all positives, so the schemes
+    (SNS easy, MNS harder, CNS hardest) can be compared on one scale.
+    """
+
+    requires_columns = ("task", "answer_kind", "answer", "meta")
+
+    def __init__(self, options=None):
+        self.options = options or DiscriminationOptions()
+
+    def _rows(self, context) -> list[int]:
+        wanted = set(self.options.tasks) if self.options.tasks is not None else None
+        chosen = []
+        for i, row in enumerate(context.examples):
+            if row["answer_kind"] != "yes_no":
+                continue
+            if wanted is not None:
+                if row["task"] in wanted:
+                    chosen.append(i)
+            elif "negative_scheme" in context.meta[i]:
+                chosen.append(i)
+        return chosen
+
+    def evaluate(self, context) -> dict:
+        indices = self._rows(context)
+        if not indices:
+            return {"n": 0}
+        correct = context.correct
+        errors = [p is FORMAT_ERROR for p in context.predictions]
+        scores = context.choice_scores()
+        labels = {i: bool(context.gold[i]) for i in indices}
+        positives = [i for i in indices if labels[i]]
+
+        def summary(members):
+            base = tally([correct[i] for i in members], [errors[i] for i in members])
+            ranking = ranking_scores([labels[i] for i in members], [scores[i] for i in members])
+            return base | ranking
+
+        result = {"n": len(indices), "all": summary(indices), "per_scheme": {}}
+        for scheme in self.options.schemes:
+            negatives = [i for i in indices if not labels[i] and context.meta[i].get("negative_scheme") == scheme]
+            if not negatives:
+                result["per_scheme"][scheme] = {"negatives": 0}
+                continue
+            entry = summary(positives + negatives)
+            entry["negative_accuracy"] = sum(correct[i] for i in negatives) / len(negatives)
+            result["per_scheme"][scheme] = entry
+        return result
+
+
+class PerplexityOptions(_Options):
+    max_examples: int | None = Field(500, gt=0, description="validation examples scored, at most (a seeded sample)")
+
+
+class Perplexity:
+    """Mean completion loss per token on the validation split, and its perplexity."""
+
+    requires_columns = ("prompt", "completion")
+
+    def __init__(self, options=None):
+        self.options = options or PerplexityOptions()
+
+    def evaluate(self, context) -> dict:
+        if not context.has_model:
+            return {"skipped": "no model"}
+        loss = context.loss(self.options.max_examples)
+        if loss is None:
+            return {"skipped": "no validation split"}
+        return loss | {"split": "validation"}
