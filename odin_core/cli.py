@@ -127,3 +127,10 @@ def _add_plugin_commands():
 def main():
     _add_plugin_commands()
     cli(prog_name="odin")
+
+from odin_core.evaluate import eval_command  # noqa: E402  (light: torch is imported inside the command)
+from odin_core.report import compare_command, report_command  # noqa: E402
+
+cli.add_command(eval_command)
+cli.add_command(compare_command)
+cli.add_command(report_command)

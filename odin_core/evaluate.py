@@ -38,10 +38,6 @@ SCHEMA_VERSION = 1
 #: evaluators used when a recipe has no [[eval]] tables
 DEFAULT_EVALUATORS = ("task_accuracy", "hyperedge_set_metrics", "hyperedge_discrimination", "perplexity")
 
-#: columns every dataset row has (the data builder's schema); ``messages`` is added for chat models
-DATASET_COLUMNS = ("id", "prompt", "completion", "task", "family", "encoding", "answer_kind", "answer", "graph_id",
-                   "generator", "meta")
-
 #: validation examples the loss is computed on, at most
 DEFAULT_LOSS_EXAMPLES = 500
 
@@ -270,17 +266,22 @@ def _messages(row):
     return value or None
 
 
-def uses_chat(loaded, rows) -> bool:
-    """Whether prompts go through the tokenizer's chat template: the model has one and the rows have messages."""
-    return bool(loaded.chat_template and rows and _messages(rows[0])
-                and getattr(loaded.tokenizer, "chat_template", None))
+def uses_chat(loaded) -> bool:
+    """Whether prompts go through the tokenizer's chat template: the model is used with one and has one."""
+    return bool(loaded.chat_template and getattr(loaded.tokenizer, "chat_template", None))
+
+
+def chat_messages(row) -> list[dict]:
+    """The row's ``messages``; rows without (a frozen set) get the data builder's form: user prompt, assistant answer."""
+    return _messages(row) or [{"role": "user", "content": row["prompt"]},
+                              {"role": "assistant", "content": row["completion"].strip()}]
 
 
 def prompt_and_completion(loaded, row, chat: bool) -> tuple[str, str]:
     """The text the model is given and the gold text that follows it (chat-rendered when ``chat``)."""
     if not chat:
         return row["prompt"], row["completion"]
-    messages = _messages(row)
+    messages = chat_messages(row)
     turns = list(messages)
     while turns and turns[-1].get("role") == "assistant":
         turns.pop()
@@ -318,7 +319,7 @@ class ModelRunner:
         self.budgets: dict[str, int] = {}
 
     def generate(self, rows) -> list[str]:
-        chat = uses_chat(self.loaded, rows)
+        chat = uses_chat(self.loaded)
         self.budgets = answer_budgets(self.loaded, rows, chat, self.max_new_tokens)
         prompts = [prompt_and_completion(self.loaded, row, chat)[0] for row in rows]
         with inference_mode(self.loaded):
@@ -326,7 +327,7 @@ class ModelRunner:
 
     def choice_scores(self, rows) -> list[float]:
         """log P(Yes answer) - log P(No answer) for each row (yes/no rows)."""
-        chat = uses_chat(self.loaded, rows)
+        chat = uses_chat(self.loaded)
         prompts, candidates = [], []
         for row in rows:
             prompt, completion = prompt_and_completion(self.loaded, row, chat)
@@ -340,7 +341,7 @@ class ModelRunner:
 
     def loss(self, rows) -> dict:
         """Mean completion loss per token (as training computes it) and its perplexity."""
-        chat = uses_chat(self.loaded, rows)
+        chat = uses_chat(self.loaded)
         pairs = [prompt_and_completion(self.loaded, row, chat) for row in rows]
         with inference_mode(self.loaded):
             scored = completion_logprobs(self.loaded, [p for p, _ in pairs], [c for _, c in pairs], self.batch_size,
@@ -468,8 +469,13 @@ def create_evaluators(recipe) -> list[tuple[str, object]]:
     return made
 
 
-def check_evaluator_columns(recipe, columns=DATASET_COLUMNS) -> None:
-    """A RecipeError when an evaluator needs a column the dataset will not have (``odin validate``)."""
+def check_evaluator_columns(recipe, columns=None) -> None:
+    """A RecipeError when an evaluator needs a column the dataset will not have (``odin validate``).
+
+    ``columns`` defaults to the data builder's columns (``odin_core.data.COLUMNS``).
+    """
+    if columns is None:
+        from odin_core.data import COLUMNS as columns
     for i, (name, evaluator) in enumerate(create_evaluators(recipe)):
         missing = [c for c in getattr(evaluator, "requires_columns", ()) if c not in columns]
         if missing:
@@ -561,7 +567,7 @@ def evaluate_model(recipe, loaded, eval_split, run_dir, stage: str = "base", *, 
         "split": context.split,
         "num_examples": len(examples),
         "model": {"loader": recipe.model.loader, "name": recipe.model.name, "engine": loaded.engine,
-                  "parameters": _parameter_count(loaded.model), "chat_template": uses_chat(loaded, examples)},
+                  "parameters": _parameter_count(loaded.model), "chat_template": uses_chat(loaded)},
         "generation": {"batch_size": generation.batch_size, "max_new_tokens": dict(runner.budgets),
                        "seconds": round(seconds, 3)},
         "metrics": results,

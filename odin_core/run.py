@@ -87,7 +87,8 @@ def run(recipe_path, overrides=None, resume=None, output_dir=None) -> RunResult:
 
         # 5. base model
         if recipe.generation.evaluate_base and not resume:
-            metrics["base"] = evaluate.evaluate_model(recipe, loaded, eval_split, run_dir, stage="base")
+            metrics["base"] = evaluate.evaluate_model(recipe, loaded, eval_split, run_dir, stage="base",
+                                                      loss_split=datasets.get("validation"))
 
         # 6. train
         loaded.model = strategy.apply(loaded, recipe.seed)
@@ -95,7 +96,8 @@ def run(recipe_path, overrides=None, resume=None, output_dir=None) -> RunResult:
         metrics["training"] = train_summary
 
         # 7. evaluate trained model, baselines
-        metrics["trained"] = evaluate.evaluate_model(recipe, loaded, eval_split, run_dir, stage="trained")
+        metrics["trained"] = evaluate.evaluate_model(recipe, loaded, eval_split, run_dir, stage="trained",
+                                                     loss_split=datasets.get("validation"))
         metrics["baselines"] = evaluate.trivial_baselines(recipe, datasets)
 
         # 8. report

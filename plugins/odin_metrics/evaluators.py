@@ -137,15 +137,15 @@ class HyperedgeDiscrimination:
             ranking = ranking_scores([labels[i] for i in members], [scores[i] for i in members])
             return base | ranking
 
-        result = {"n": len(indices), "all": summary(indices), "per_scheme": {}}
+        def with_negatives(negatives):
+            entry = summary(positives + negatives)
+            entry["negative_accuracy"] = sum(correct[i] for i in negatives) / len(negatives) if negatives else None
+            return entry
+
+        result = {"n": len(indices), "all": with_negatives([i for i in indices if not labels[i]]), "per_scheme": {}}
         for scheme in self.options.schemes:
             negatives = [i for i in indices if not labels[i] and context.meta[i].get("negative_scheme") == scheme]
-            if not negatives:
-                result["per_scheme"][scheme] = {"negatives": 0}
-                continue
-            entry = summary(positives + negatives)
-            entry["negative_accuracy"] = sum(correct[i] for i in negatives) / len(negatives)
-            result["per_scheme"][scheme] = entry
+            result["per_scheme"][scheme] = with_negatives(negatives) if negatives else {"negatives": 0}
         return result
 
 

@@ -1,0 +1,186 @@
+"""Reports and comparisons from real evaluations of tiny local models: report.md, plots, odin report/compare."""
+
+import csv
+import io
+import json
+import shutil
+
+import pytest
+from click.testing import CliRunner
+
+from odin_core.cli import cli
+from odin_core.evaluate import evaluate_model, trivial_baselines
+from odin_core.protocols import LoadedModel
+from odin_core.report import compare_runs, read_jsonl, render_comparison, worst_failures, write_report
+from odin_core.rundir import RunDir
+from test_evaluate import build_tiny_model, fit, recipe_for, tiny_rows
+
+TASKS = {"edge_count", "connection", "shared", "path", "hyperedge_discrimination"}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def make_run(path, hidden, seed, train_steps):
+    """A run directory as ``odin run`` leaves it: predictions, metrics.jsonl, metrics.json, report."""
+    rows, validation, train = tiny_rows(30), tiny_rows(10, offset=100), tiny_rows(40, offset=200)
+    recipe = recipe_for()
+    run = RunDir(path, recipe)
+    path.mkdir(parents=True)
+    model, tokenizer = build_tiny_model([r["prompt"] + r["completion"] for r in rows] * 5, seed=seed, hidden=hidden)
+    loaded = LoadedModel(model=model, tokenizer=tokenizer, engine="transformers")
+    metrics = {"recipe": recipe.name, "run_dir": str(path)}
+    metrics["base"] = evaluate_model(recipe, loaded, rows, run, stage="base", loss_split=validation)
+    for step in range(1, 4):
+        run.append_jsonl("metrics.jsonl", {"step": step * 10, "loss": 3.0 / step, "learning_rate": 1e-3})
+    run.append_jsonl("metrics.jsonl", {"step": 30, "eval_loss": 1.4})
+    if train_steps:
+        fit(model, tokenizer, rows, steps=train_steps)
+    metrics["training"] = {"steps": train_steps, "seconds": 1.5}
+    metrics["trained"] = evaluate_model(recipe, loaded, rows, run, stage="trained", loss_split=validation)
+    metrics["baselines"] = trivial_baselines(recipe, {"train": train, "test": rows})
+    run.write_json("metrics.json", metrics)
+    write_report(run)
+    return path
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    base = tmp_path_factory.mktemp("runs")
+    return {"small": make_run(base / "small", hidden=64, seed=1, train_steps=80),
+            "untrained": make_run(base / "untrained", hidden=32, seed=2, train_steps=0)}
+
+
+def table_rows(text, heading):
+    """Rows (lists of cells) of the first Markdown table after ``heading``."""
+    section = text.split(heading + "\n", 1)[1].splitlines()
+    start = next(i for i, line in enumerate(section) if line.startswith("|"))
+    lines = []
+    for line in section[start:]:
+        if not line.startswith("|"):
+            break
+        lines.append(line)
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    return [dict(zip(header, [c.strip() for c in line.strip("|").split("|")])) for line in lines[2:]]
+
+
+def test_report_shows_base_trained_and_baseline_per_task(runs):
+    path = runs["small"]
+    metrics = json.loads((path / "metrics.json").read_text())
+    text = (path / "report.md").read_text()
+    per_task = {row["task"]: row for row in table_rows(text, "## Accuracy per task")}
+    assert set(per_task) == TASKS
+    for task, row in per_task.items():
+        base = metrics["base"]["metrics"]["task_accuracy"]["per_task"][task]["accuracy"]
+        trained = metrics["trained"]["metrics"]["task_accuracy"]["per_task"][task]["accuracy"]
+        majority = metrics["baselines"]["majority"]["metrics"]["task_accuracy"]["per_task"][task]["accuracy"]
+        assert row["base %"] == f"{100 * base:.1f}" and row["trained %"] == f"{100 * trained:.1f}"
+        assert row["Δ trained−base"] == f"{100 * (trained - base):+.1f}"
+        assert row["majority %"] == f"{100 * majority:.1f}"
+    encodings = {row["encoding"] for row in table_rows(text, "## Accuracy per encoding")}
+    assert encodings == {"n_set", "n_pair"}
+    families = {row["family"] for row in table_rows(text, "## Accuracy per family")}
+    assert families == {"low_order", "high_order", "hyperedge_prediction"}
+    set_rows = table_rows(text, "## Vertex-set answers")
+    assert {row["answers of"] for row in set_rows} == {"base", "trained", "majority", "best constant set"}
+    schemes = {(row["scheme"], row["stage"]) for row in table_rows(text, "## Hyperedge discrimination")}
+    assert {("SNS", "trained"), ("CNS", "base"), ("all", "majority")} <= schemes
+    summary = {row["stage"]: row for row in table_rows(text, "## Summary")}
+    assert set(summary) == {"base", "trained", "majority"}
+    assert float(summary["trained"]["accuracy % (micro)"]) > float(summary["base"]["accuracy % (micro)"])
+    assert "![loss curve](loss.png)" in text and "![accuracy per task](task_accuracy.png)" in text
+
+
+def test_plots_are_png_images(runs):
+    import matplotlib.image
+
+    for name in ("loss.png", "task_accuracy.png"):
+        data = (runs["small"] / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n"
+        height, width = matplotlib.image.imread(runs["small"] / name).shape[:2]
+        assert height > 200 and width > 400
+
+
+def test_worst_failures_show_prompt_expected_and_predicted(runs):
+    path = runs["untrained"]
+    text = (path / "report.md").read_text()
+    section = text.split("## Worst failures (trained model)", 1)[1]
+    predictions = read_jsonl(path / "predictions-trained.jsonl")
+    failures = worst_failures(predictions)
+    assert len(failures) == 10 and all(not f["correct"] for f in failures)
+    first = failures[0]
+    assert f"### 1. {first['task']} ({first['encoding']})" in section
+    assert first["prompt"] in section and "- expected: `" + first["expected"].strip() + "`" in section
+    assert "- predicted: " in section
+    # taken in turn from the tasks, worst task first, format errors first within a task
+    tasks = [f["task"] for f in failures]
+    assert len(set(tasks[:5])) == min(5, len({p["task"] for p in predictions if not p["correct"]}))
+    for task in set(tasks):
+        mine = [f for f in failures if f["task"] == task]
+        flags = [f["format_error"] for f in mine]
+        assert flags == sorted(flags, reverse=True)
+
+
+def test_worst_failures_order_by_hand():
+    records = [
+        {"task": "a", "correct": True, "answer_kind": "count"},
+        {"task": "a", "correct": False, "answer_kind": "count", "parsed": 4, "answer": 3, "format_error": False},
+        {"task": "a", "correct": False, "answer_kind": "count", "parsed": 9, "answer": 3, "format_error": False},
+        {"task": "b", "correct": False, "answer_kind": "yes_no", "parsed": None, "answer": True, "format_error": True},
+        {"task": "b", "correct": False, "answer_kind": "yes_no", "parsed": False, "answer": True, "score": -2.0,
+         "format_error": False},
+    ]
+    chosen = worst_failures(records, limit=3)
+    # b (0% right) before a (33%); within a task the format error / farthest answer first
+    assert chosen == [records[3], records[2], records[4]]
+
+
+def test_odin_report_rebuilds_the_report(runs, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(runs["small"], copy)
+    before = (copy / "report.md").read_text()
+    for name in ("report.md", "loss.png", "task_accuracy.png"):
+        (copy / name).unlink()
+    result = CliRunner().invoke(cli, ["report", str(copy)])
+    assert result.exit_code == 0, result.output
+    assert (copy / "report.md").read_text() == before.replace(str(runs["small"]), str(copy))
+    assert (copy / "loss.png").exists() and (copy / "task_accuracy.png").exists()
+
+
+def test_odin_report_without_metrics_is_one_clear_error(tmp_path):
+    result = CliRunner().invoke(cli, ["report", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "no metrics.json" in result.output and "odin eval" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_compare_puts_runs_side_by_side_smallest_first(runs):
+    comparison = compare_runs([runs["small"], runs["untrained"]])
+    names = [r["run"] for r in comparison["runs"]]
+    assert names == ["untrained", "small"]  # hidden 32 has fewer parameters than hidden 64
+    small = comparison["runs"][1]
+    metrics = json.loads((runs["small"] / "metrics.json").read_text())
+    assert small["accuracy"] == metrics["trained"]["metrics"]["task_accuracy"]["overall"]["micro"]
+    assert small["majority_accuracy"] == metrics["baselines"]["majority"]["metrics"]["task_accuracy"]["overall"]["micro"]
+    assert set(comparison["tasks"]) == TASKS and set(comparison["tasks"]["shared"]) == {"small", "untrained"}
+
+    result = CliRunner().invoke(cli, ["compare", str(runs["small"]), str(runs["untrained"])])
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("| ")]
+    assert lines[1].startswith("| untrained") and lines[2].startswith("| small")
+    assert "Accuracy % per task" in result.output
+    parsed = list(csv.DictReader(io.StringIO(render_comparison(comparison, "csv"))))
+    assert [row["run"] for row in parsed] == ["untrained", "small"]
+    assert json.loads(render_comparison(comparison, "json")) == json.loads(json.dumps(comparison))
+
+
+def test_compare_names_a_missing_evaluation(runs):
+    result = CliRunner().invoke(cli, ["compare", str(runs["small"]), "--evaluation", "frozen-v1"])
+    assert result.exit_code == 2 and "no evaluation named 'frozen-v1'" in result.output
