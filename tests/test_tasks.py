@@ -309,6 +309,28 @@ def test_query_vertices_avoid_isolated_vertices(graphs):
         assert asked and isolated / asked < (0.08 if name == "reachability" else 0.03), (name, isolated, asked)
 
 
+def uniform_answer_shares(name: str, graphs) -> Counter:
+    """Degree shares if the vertex or hyperedge were drawn uniformly (LLM4Hypergraph's way), from networkx."""
+    shares = Counter()
+    for graph in graphs:
+        bipartite = incidence_graph(graph)
+        side = "v" if name == "vertex_degree" else "e"
+        answers = [d for (kind, _), d in bipartite.degree() if kind == side and d]
+        for answer in answers:
+            shares[answer] += 1 / len(answers) / len(graphs)
+    return shares
+
+
+def test_count_answers_are_spread_out(graphs):
+    """Each degree a graph has is equally likely, so the majority answer is a weaker baseline than uniform draws give."""
+    for name, margin in (("vertex_degree", 0.03), ("hyperedge_degree", 0.1)):
+        task = TASKS[name]()
+        rng = random.Random(43)
+        answers = Counter(q.answer for g in graphs for _ in range(3) if (q := task.generate(g, rng)) is not None)
+        majority = max(answers.values()) / sum(answers.values())
+        assert majority < max(uniform_answer_shares(name, graphs).values()) - margin, (name, answers)
+
+
 def test_shared_vertices_mostly_asks_about_overlapping_hyperedges(graphs):
     task = TASKS["shared_vertices"]()
     rng = random.Random(9)

@@ -14,6 +14,8 @@ flaws fixed:
 - yes/no tasks honour ``want`` so the builder can balance labels;
 - query vertices are drawn from vertices that share a hyperedge with some other
   vertex; an isolated vertex only appears where no other choice gives the label;
+- vertex degree and hyperedge degree draw their subject so that each degree the
+  graph has is equally likely, so the most common answer is a weaker baseline;
 - isomorphism negatives are verified with an exact test and both graphs of a
   pair have their hyperedge order shuffled.
 
@@ -66,41 +68,30 @@ def _label(want, rng) -> bool:
     return want if want is not None else rng.random() < 0.5
 
 
-def _bfs_component(graph: Hypergraph, source: int) -> set[int]:
+def _hops(graph: Hypergraph, source: int) -> dict[int, int]:
+    """Breadth-first search in the clique expansion: hops from ``source`` to every vertex it reaches."""
     neighbours = graph.neighbours
-    seen = {source}
+    hops = {source: 0}
     frontier = [source]
+    depth = 0
     while frontier:
+        depth += 1
         following = []
         for x in frontier:
             for y in neighbours[x]:
-                if y not in seen:
-                    seen.add(y)
+                if y not in hops:
+                    hops[y] = depth
                     following.append(y)
         frontier = following
-    return seen
+    return hops
 
 
-def _distance(graph: Hypergraph, source: int, target: int) -> int | None:
-    """Hops in the clique expansion from ``source`` to ``target`` (None when unreachable)."""
-    if source == target:
-        return 0
-    neighbours = graph.neighbours
-    seen = {source}
-    frontier = [source]
-    hops = 0
-    while frontier:
-        hops += 1
-        following = []
-        for x in frontier:
-            for y in neighbours[x]:
-                if y not in seen:
-                    if y == target:
-                        return hops
-                    seen.add(y)
-                    following.append(y)
-        frontier = following
-    return None
+def _stratified(rng, items: list, key):
+    """One of ``items``, each value of ``key`` equally likely: answers spread out, the majority baseline drops."""
+    groups: dict = {}
+    for item in items:
+        groups.setdefault(key(item), []).append(item)
+    return rng.choice(rng.choice(list(groups.values())))
 
 
 def _in_one_hyperedge(graph: Hypergraph, vertices) -> bool:
@@ -201,7 +192,7 @@ class VertexDegree(_Task):
         members = [v for v, edges in enumerate(graph.incidence) if edges]
         if not members:
             return None
-        v = rng.choice(members)
+        v = _stratified(rng, members, lambda w: len(graph.incidence[w]))
         text = f"What is the degree of vertex {graph.names[v]}, that is, how many hyperedges contain it? {COUNT_FORMAT}"
         return Question([graph], text, self.answer_kind, len(graph.incidence[v]))
 
@@ -297,9 +288,10 @@ class ShortestPath(_Task):
         if len(active) < 2:
             return None
         u, v = rng.sample(active, 2)
+        hops = _hops(graph, u)
         text = (f"What is the length of the shortest path from vertex {graph.names[u]} to vertex {graph.names[v]}, "
                 f"where each step moves between two vertices that share a hyperedge? {PATH_FORMAT}")
-        return Question([graph], text, self.answer_kind, _distance(graph, u, v))
+        return Question([graph], text, self.answer_kind, hops.get(v))
 
 
 class Reachability(_Task):
@@ -315,12 +307,12 @@ class Reachability(_Task):
             return None
         if want is None:
             u, v = rng.sample(active, 2)
-            answer = _distance(graph, u, v) is not None
+            answer = v in _hops(graph, u)
         else:
             u = rng.choice(active)
-            component = _bfs_component(graph, u)
+            component = _hops(graph, u)
             if want:
-                v = rng.choice(sorted(component - {u}))
+                v = rng.choice([w for w in component if w != u])
             else:
                 outside = [w for w in active if w not in component]
                 if not outside:  # one component holds every active vertex: only isolated ones are unreachable
@@ -349,7 +341,7 @@ class HyperedgeDegree(_Task):
     def generate(self, graph, rng, want=None):
         if graph.num_edges == 0:
             return None
-        i = rng.randrange(graph.num_edges)
+        i = _stratified(rng, range(graph.num_edges), lambda j: len(graph.edges[j]))
         text = f"What is the degree of hyperedge e{i}, that is, how many vertices does it contain? {COUNT_FORMAT}"
         return Question([graph], text, self.answer_kind, len(graph.edges[i]))
 
