@@ -128,6 +128,11 @@ def main():
     _add_plugin_commands()
     cli(prog_name="odin")
 
+
+from odin_core.data import data_cli  # noqa: E402  (light: datasets is imported inside its commands)
+
+cli.add_command(data_cli)
+
 from odin_core.evaluate import eval_command  # noqa: E402  (light: torch is imported inside the command)
 from odin_core.report import compare_command, report_command  # noqa: E402
 
