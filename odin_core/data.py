@@ -475,6 +475,7 @@ def build_dataset(recipe):
     counts = data.num_examples.model_dump()
     if frozen is not None:
         counts["test"] = 0
+        fractions["test"] = 0.0  # the frozen set is the test split: every hypergraph here can train
     split_graphs, keys = assign_splits(graphs, fractions, recipe.seed, exclude)
     if not any(split_graphs.values()):
         raise DataError("every hypergraph is also in the frozen evaluation set; add other hypergraphs",
@@ -767,8 +768,9 @@ def build_command(recipe, overrides, force, num_proc):
     state = "reused cached dataset" if report["cached"] else "built"
     click.echo(f"{state}: {report['cache_path']}")
     for split in SPLITS:
-        click.echo(f"  {split:<10} {len(dataset[split]):>7} examples  "
-                   f"({report['hypergraphs'][split]} hypergraphs, {report['requested'][split]} requested)")
+        where = (f"frozen set {report['frozen_eval']}" if split == "test" and report.get("frozen_eval")
+                 else f"{report['hypergraphs'][split]} hypergraphs, {report['requested'][split]} requested")
+        click.echo(f"  {split:<10} {len(dataset[split]):>7} examples  ({where})")
     if report.get("dropped_total"):
         click.echo(f"  dropped {report['dropped_total']}:")
         for reason, info in report["dropped"].items():

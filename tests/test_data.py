@@ -431,6 +431,7 @@ def test_frozen_set_is_the_test_split_and_stays_out_of_training(recipe_file):
     dataset, report = data.build_dataset(recipe)
     frozen = data.frozen_eval_set("hypergraph-eval-v1")
     assert dataset["test"]["id"] == frozen["id"] and report["requested"]["test"] == 0
+    assert report["hypergraphs"]["test"] == 0  # its share of hypergraphs goes to training instead
     frozen_keys = {json.loads(m)["graph_key"] for m in frozen["meta"]}
     for split in ("train", "validation"):
         assert not frozen_keys & {json.loads(m)["graph_key"] for m in dataset[split]["meta"]}
