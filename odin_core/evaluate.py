@@ -125,8 +125,6 @@ def inference_mode(loaded):
 
     model = loaded.model
     was_training = bool(getattr(model, "training", False))
-    tokenizer = loaded.tokenizer
-    padding_side = getattr(tokenizer, "padding_side", None)
     if loaded.engine == "unsloth":
         from unsloth import FastLanguageModel
 
@@ -137,8 +135,6 @@ def inference_mode(loaded):
         with torch.no_grad():
             yield
     finally:
-        if padding_side is not None:
-            tokenizer.padding_side = padding_side
         if loaded.engine == "unsloth":
             FastLanguageModel.for_training(model)
         elif was_training:
@@ -197,7 +193,12 @@ def generate(loaded, prompts: list[str], max_new_tokens, batch_size: int = 16, s
     by_budget: dict[int, list[int]] = defaultdict(list)
     for i, budget in enumerate(budgets):
         by_budget[int(budget)].append(i)
-    extra = {"stop_strings": list(stop_strings), "tokenizer": tokenizer} if stop_strings else {}
+    extra = {}
+    if stop_strings:
+        from transformers import StoppingCriteriaList, StopStringCriteria
+
+        # built once: it preprocesses the whole vocabulary
+        extra["stopping_criteria"] = StoppingCriteriaList([StopStringCriteria(tokenizer, list(stop_strings))])
     for budget, members in sorted(by_budget.items(), reverse=True):
         members.sort(key=lambda i: len(encoded[i]), reverse=True)
         for batch in _batches(members, batch_size):
@@ -217,8 +218,8 @@ def completion_logprobs(loaded, prompts: list[str], completions: list[str], batc
     """(sum of log-probabilities, token count) of each completion given its prompt, batched.
 
     Prompt and completion are tokenized together and the completion's tokens are
-    those after the prompt's own tokens (as TRL does for prompt-completion data);
-    ``add_eos`` appends the end-of-sequence token to the completion. Sequences
+    those after the common prefix with the prompt's own tokens (as TRL and the
+    training engine do for prompt-completion data); ``add_eos`` appends the end-of-sequence token to the completion. Sequences
     are left-padded so every completion ends at the last position and only the
     last positions' logits are computed. Call inside ``inference_mode``.
     """
@@ -233,7 +234,12 @@ def completion_logprobs(loaded, prompts: list[str], completions: list[str], batc
         full = _encode(tokenizer, prompt + completion)
         if add_eos and tokenizer.eos_token_id is not None:
             full = full + [tokenizer.eos_token_id]
-        count = max(1, len(full) - len(prompt_ids))
+        shared = 0
+        for a, b in zip(prompt_ids, full):
+            if a != b:
+                break
+            shared += 1
+        count = max(1, len(full) - shared)
         sequences.append(full)
         lengths.append(min(count, len(full) - 1))
     results: list[tuple[float, int] | None] = [None] * len(sequences)
@@ -380,6 +386,7 @@ class EvalContext:
         self._generations = list(generations) if generations is not None else None
         self._scores = list(choice_scores) if choice_scores is not None else None
         self._predictions = None
+        self._correct = None
         self._loss = None
 
     @property
@@ -413,8 +420,10 @@ class EvalContext:
     @property
     def correct(self) -> list[bool]:
         """Exact match of each prediction with the gold answer."""
-        return [is_correct(row["answer_kind"], pred, gold)
-                for row, pred, gold in zip(self.examples, self.predictions, self.gold)]
+        if self._correct is None:
+            self._correct = [is_correct(row["answer_kind"], pred, gold)
+                             for row, pred, gold in zip(self.examples, self.predictions, self.gold)]
+        return self._correct
 
     def choice_scores(self) -> list[float | None]:
         """Per example: log P(Yes) - log P(No) of the canonical answers for yes/no rows, None for others."""
@@ -507,14 +516,15 @@ def _jsonable(value):
 def prediction_records(context: EvalContext) -> list[dict]:
     """One record per example: what was asked, expected, generated, parsed, and whether it was right."""
     scores = context._scores or [None] * len(context.examples)
+    predictions, correct = context.predictions, context.correct
     records = []
     for i, row in enumerate(context.examples):
-        pred = context.predictions[i]
+        pred = predictions[i]
         records.append({
             "id": row.get("id"), "task": row["task"], "family": row.get("family"), "encoding": row.get("encoding"),
             "answer_kind": row["answer_kind"], "prompt": row["prompt"], "expected": row["completion"],
             "answer": context.gold[i], "generated": context.generations[i], "parsed": _jsonable(pred),
-            "format_error": pred is FORMAT_ERROR, "correct": context.correct[i], "score": scores[i],
+            "format_error": pred is FORMAT_ERROR, "correct": correct[i], "score": scores[i],
         })
     return records
 
@@ -703,7 +713,8 @@ def resolve_eval_data(spec: str | None, recipe, split: str):
 
     ``spec``: None (the run's own dataset), a recipe TOML file (its dataset), a
     directory written by ``datasets.save_to_disk`` (a DatasetDict or a Dataset),
-    or the name of a frozen evaluation set (``odin_core.data.frozen_eval_set``).
+    or a frozen evaluation set: its name under ``data/`` or its folder
+    (``odin_core.data.frozen_eval_set``).
     """
     from odin_core import data
 
@@ -724,7 +735,7 @@ def resolve_eval_data(spec: str | None, recipe, split: str):
         other = load_recipe(path)
         datasets = data.load_or_build(other)
         return datasets, pick(datasets, path), f"{other.name}-{split}"
-    if path.is_dir():
+    if path.is_dir() and not (path / data.CHECKSUM_FILE).exists():  # a frozen set's folder has its checksums
         import datasets as hf_datasets
 
         try:
@@ -737,7 +748,7 @@ def resolve_eval_data(spec: str | None, recipe, split: str):
     frozen = data.frozen_eval_set(spec)
     if hasattr(frozen, "keys") and not hasattr(frozen, "column_names"):
         return dict(frozen), pick(frozen, f"frozen evaluation set {spec!r}"), f"{_dataset_label(spec)}-{split}"
-    return None, frozen, _dataset_label(spec)
+    return None, frozen, _dataset_label(Path(spec).name or spec)
 
 
 def evaluate_run(run_dir, data: str | None = None, split: str = "test", *, base: bool = False,

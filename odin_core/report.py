@@ -240,11 +240,11 @@ def _summary_section(metrics: dict) -> list[str]:
     majority = _get(metrics, "baselines", "majority", "metrics", "task_accuracy", "overall", "micro")
     notes = []
     if trained is not None and base is not None:
-        notes.append(f"training changed accuracy by **{_delta(trained, base)} points** over the base model")
+        notes.append(f"trained − base: **{_delta(trained, base)}** points")
     if trained is not None and majority is not None:
-        notes.append(f"the trained model is **{_delta(trained, majority)} points** from the majority-answer baseline")
+        notes.append(f"trained − majority baseline: **{_delta(trained, majority)}** points")
     if notes:
-        lines += ["; ".join(notes).capitalize() + ".", ""]
+        lines += ["Accuracy (micro), " + "; ".join(notes) + ".", ""]
     return lines
 
 

@@ -184,3 +184,95 @@ def test_compare_puts_runs_side_by_side_smallest_first(runs):
 def test_compare_names_a_missing_evaluation(runs):
     result = CliRunner().invoke(cli, ["compare", str(runs["small"]), "--evaluation", "frozen-v1"])
     assert result.exit_code == 2 and "no evaluation named 'frozen-v1'" in result.output
+
+
+# --- the whole flow: odin run, then odin eval on other data, a frozen set, the base model --------------
+
+RUN_RECIPE = """\
+name = "{name}"
+seed = {seed}
+
+[model]
+loader = "scratch"
+max_seq_length = 1024
+num_layers = 2
+hidden_size = 32
+num_heads = 4
+vocab_size = 320
+
+[lora]
+strategy = "lora"
+r = 4
+alpha = 8
+
+[data]
+tasks = ["hyperedge_count", "vertex_connection", "shared_vertices", "hyperedge_discrimination"]
+encodings = ["hypernetx.n_set"]
+cache_dir = "{cache}"
+
+[data.num_examples]
+train = 48
+validation = 8
+test = 12
+
+[[data.sources]]
+name = "hypernetx.synthetic"
+count = 60
+
+[training]
+engine = "transformers"
+max_steps = 3
+batch_size = 8
+logging_steps = 1
+save_steps = 100
+
+[generation]
+batch_size = 8
+max_new_tokens = 12
+"""
+
+
+def test_odin_run_then_eval_on_a_frozen_set_and_compare(tmp_path):
+    from odin_core import data
+    from odin_core.recipe import load_recipe
+
+    recipe = tmp_path / "run.toml"
+    recipe.write_text(RUN_RECIPE.format(name="flow", seed=5, cache=tmp_path / "cache"))
+    other = tmp_path / "other.toml"
+    other.write_text(RUN_RECIPE.format(name="other", seed=99, cache=tmp_path / "cache"))
+    runner = CliRunner()
+
+    result = runner.invoke(cli, ["run", str(recipe), "--output-dir", str(tmp_path / "runs")])
+    assert result.exit_code == 0, result.output
+    (run,) = (tmp_path / "runs").iterdir()
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert {"base", "trained", "baselines", "training"} <= set(metrics)
+    assert metrics["trained"]["metrics"]["perplexity"]["examples"] == 8  # the validation split
+    assert metrics["trained"]["num_examples"] == 12
+    text = (run / "report.md").read_text()
+    assert {row["stage"] for row in table_rows(text, "## Summary")} == {"base", "trained", "majority"}
+    assert {row["task"] for row in table_rows(text, "## Accuracy per task")} == {
+        "hyperedge_count", "vertex_connection", "shared_vertices", "hyperedge_discrimination"}
+    assert (run / "loss.png").exists() and (run / "predictions-base.jsonl").exists()
+
+    frozen_dir, _ = data.write_frozen_eval_set(load_recipe(other), "toy-frozen", dest=tmp_path / "toy-frozen")
+    result = runner.invoke(cli, ["eval", str(run), "--data", str(frozen_dir)])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(cli, ["eval", str(run), "--base", "--data", str(other), "--split", "validation",
+                                 "--no-baselines"])
+    assert result.exit_code == 0, result.output
+    evaluations = json.loads((run / "metrics.json").read_text())["evaluations"]
+    assert set(evaluations) == {"toy-frozen", "base-other-validation"}
+    frozen = evaluations["toy-frozen"]
+    assert frozen["num_examples"] == len(data.frozen_eval_set(str(frozen_dir)))
+    assert frozen["baselines"]["majority"]["num_examples"] == frozen["num_examples"]  # from the run's training split
+    assert evaluations["base-other-validation"]["base_model"] is True
+    assert (run / "predictions-eval-toy-frozen.jsonl").exists()
+    assert "### toy-frozen" in (run / "report.md").read_text()
+
+    result = runner.invoke(cli, ["compare", str(run), "--evaluation", "toy-frozen", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["runs"][0]["examples"] == frozen["num_examples"]
+
+    result = runner.invoke(cli, ["eval", str(tmp_path / "nowhere")])
+    assert result.exit_code == 2 and "not a run directory" in result.output
