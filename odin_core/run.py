@@ -70,8 +70,14 @@ def run(recipe_path, overrides=None, resume=None, output_dir=None) -> RunResult:
     status, summary = "failed", {}
     try:
         # 3. data
-        datasets = data.load_or_build(recipe)
-        run_dir.log(f"dataset: " + ", ".join(f"{k}={len(v)}" for k, v in datasets.items()))
+        data_report = {}
+        datasets = data.load_or_build(recipe, report_out=data_report)
+        run_dir.log(("reused cached" if data_report.get("cached") else "built") + " dataset "
+                    + ", ".join(f"{k}={len(v)}" for k, v in datasets.items())
+                    + f"; dropped {data_report.get('dropped_total', 0)} over the token budget")
+        for warning in data_report.get("warnings", []):
+            run_dir.log(f"warning: {warning}")
+        run_dir.write_json("data_report.json", data_report)
 
         # 4. model
         strategy = get_component("lora", recipe.lora.strategy).create(recipe.lora.options)
