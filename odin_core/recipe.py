@@ -394,6 +394,9 @@ def validate(data: dict, file=None, check_components: bool = True) -> Recipe:
         for key, section in recipe._selectors():
             _validate_component(section, key, file)
         _validate_names(recipe, file)
+        from odin_core.evaluate import check_evaluator_columns
+
+        check_evaluator_columns(recipe)  # each evaluator's requires_columns are dataset columns
     return recipe
 
 
