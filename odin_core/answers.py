@@ -104,9 +104,9 @@ def _first_int(region: str):
 
 
 def _vertex_set(region: str, vertex_names):
-    if vertex_names is None:
+    if vertex_names is None or vertex_names == "ids":
         found = set(_VERTEX_ID.findall(region))
-        if not found:
+        if not found and vertex_names is None:
             # names that are not v<digits> (real data): comma-separated items taken verbatim
             items = [item.strip().strip("'\"").rstrip(".").strip() for item in region.split(",")]
             found = {item for item in items if item and not _EMPTY_SET.match(item)}
@@ -125,10 +125,10 @@ def parse_answer(kind: str, text: str, vertex_names=None):
     """Structured value of a model's answer text, or ``FORMAT_ERROR``.
 
     Returns an int (count), bool (yes_no), set of names (vertex_set), int or None
-    (path_length), or a normalised str (label). ``vertex_names`` (an iterable of
-    names) restricts what counts as a vertex in set answers; without it every
-    ``v<digits>`` token is a vertex (and, when there are none, every
-    comma-separated item).
+    (path_length), or a normalised str (label). ``vertex_names`` says what counts
+    as a vertex in set answers: an iterable of names; ``"ids"``, only
+    ``v<digits>`` tokens; None (default), ``v<digits>`` tokens and, when there
+    are none, every comma-separated item (data with its own vertex names).
     """
     if kind not in ANSWER_KINDS:
         raise ValueError(f"unknown answer kind {kind!r}; expected one of {', '.join(ANSWER_KINDS)}")
@@ -160,6 +160,11 @@ def parse_answer(kind: str, text: str, vertex_names=None):
 def normalise_label(text: str) -> str:
     """A label for comparison: case-folded, spacing collapsed, surrounding quotes and full stop dropped."""
     return " ".join(str(text).strip().strip("'\"").rstrip(".").split()).casefold()
+
+
+def vertex_ids_only(answers) -> bool:
+    """Whether every vertex of these vertex-set answers is named ``v<digits>`` (then parse with ``"ids"``)."""
+    return all(_VERTEX_ID.fullmatch(str(v)) for answer in answers for v in (answer or ()))
 
 
 def gold_value(kind: str, answer):

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import click
 
-from odin_core.answers import FORMAT_ERROR, format_answer, gold_value, is_correct, parse_answer
+from odin_core.answers import FORMAT_ERROR, format_answer, is_correct, parse_answer, vertex_ids_only
 from odin_core.errors import DataError, RecipeError
 
 #: version of the stage records in metrics.json; bumped on any incompatible change
@@ -413,7 +413,10 @@ class EvalContext:
     def predictions(self) -> list:
         """Parsed answers (``odin_core.answers.parse_answer``): FORMAT_ERROR where unreadable."""
         if self._predictions is None:
-            self._predictions = [parse_answer(row["answer_kind"], text)
+            # with v0, v1, ... names only, any other word in a set answer is a format error
+            sets = [gold for row, gold in zip(self.examples, self.gold) if row["answer_kind"] == "vertex_set"]
+            names = "ids" if vertex_ids_only(sets) else None
+            self._predictions = [parse_answer(row["answer_kind"], text, names)
                                  for row, text in zip(self.examples, self.generations)]
         return self._predictions
 

@@ -148,7 +148,7 @@ def plot_task_accuracy(metrics: dict, path: Path) -> bool:
     import matplotlib.pyplot as plt
 
     height = 0.8 / len(stages)
-    fig, ax = plt.subplots(figsize=(8, max(3.0, 0.45 * len(tasks) * max(1, len(stages)) / 2 + 1.2)))
+    fig, ax = plt.subplots(figsize=(8, max(3.0, (0.2 + 0.12 * len(stages)) * len(tasks) + 1.4)))
     for k, (label, per_task) in enumerate(stages):
         values = [100 * (_get(per_task, task, "accuracy") or 0.0) for task in tasks]
         positions = [i + (k - (len(stages) - 1) / 2) * height for i in range(len(tasks))]
@@ -158,9 +158,9 @@ def plot_task_accuracy(metrics: dict, path: Path) -> bool:
     ax.invert_yaxis()
     ax.set_xlim(0, 100)
     ax.set_xlabel("accuracy (%)")
-    ax.set_title("Accuracy per task")
     ax.grid(axis="x", alpha=0.3)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=len(stages), frameon=False)
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(stages), frameon=False,
+              title="Accuracy per task")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

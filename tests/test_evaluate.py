@@ -25,6 +25,7 @@ from odin_core.evaluate import (
 )
 from odin_core.protocols import LoadedModel
 from odin_core.recipe import validate
+from conftest import MINIMAL_RECIPE
 
 # --- a tiny dataset and model --------------------------------------------------------------
 
@@ -294,8 +295,11 @@ def test_trivial_baselines_use_the_training_split(rows, tmp_path):
 # --- validate-time column check ------------------------------------------------------------------
 
 
-def test_evaluator_columns_are_checked_at_validate_time():
+def test_evaluator_columns_are_checked_at_validate_time(core_plugin, write_recipe):
     import odin_core
+    from click.testing import CliRunner
+
+    from odin_core.cli import cli
 
     class NeedsGold:
         requires_columns = ("prompt", "gold_rationale")
@@ -320,6 +324,11 @@ def test_evaluator_columns_are_checked_at_validate_time():
         with pytest.raises(RecipeError, match="gold_rationale") as info:
             check_evaluator_columns(recipe)
         assert info.value.key == "eval.0.name"
+        path = write_recipe(MINIMAL_RECIPE + '\n[[eval]]\nname = "test.needs_gold"\n')
+        result = CliRunner().invoke(cli, ["validate", str(path)])
+        assert result.exit_code == 2 and "eval.0.name" in result.output and "gold_rationale" in result.output
+        path = write_recipe(MINIMAL_RECIPE + '\n[[eval]]\nname = "hyperedge_set_metrics"\ntasks = ["shared"]\n')
+        assert CliRunner().invoke(cli, ["validate", str(path)]).exit_code == 0
     finally:
         odin_core.unregister_plugin(name="needs-gold")
 

@@ -6,7 +6,7 @@ import pickle
 
 import pytest
 
-from odin_core.answers import FORMAT_ERROR, format_answer, is_correct, parse_answer
+from odin_core.answers import FORMAT_ERROR, format_answer, is_correct, parse_answer, vertex_ids_only
 from odin_core.evaluate import EvalContext, baseline_answers, best_constant_set, run_evaluators
 from odin_metrics.evaluators import (
     DiscriminationOptions,
@@ -74,6 +74,22 @@ def test_both_yes_and_no_is_wrong_for_either_gold():
 def test_vertex_set_parsing(text, expected):
     assert parse_answer("vertex_set", text) == expected if expected is not FORMAT_ERROR \
         else parse_answer("vertex_set", text) is FORMAT_ERROR
+
+
+def test_vertex_set_in_ids_mode_reads_only_vertex_ids():
+    assert parse_answer("vertex_set", "Ans: [v3, banana]", "ids") == {"v3"}
+    assert parse_answer("vertex_set", "Ans: [banana]", "ids") is FORMAT_ERROR
+    assert parse_answer("vertex_set", "Ans: [banana]") == {"banana"}  # could be a vertex of named data
+    assert parse_answer("vertex_set", "Ans: [No vertices]", "ids") == set()
+    assert vertex_ids_only([["v0", "v12"], []]) and not vertex_ids_only([["v0", "Javert"]])
+
+
+def test_context_parses_sets_in_ids_mode_when_every_gold_vertex_is_an_id():
+    examples = [row("shared", "vertex_set", ["v1"], i=0), row("shared", "vertex_set", [], i=1)]
+    context = EvalContext(examples, generations=[" Ans: [banana]", " Ans: [v1]"])
+    assert context.predictions == [FORMAT_ERROR, {"v1"}]
+    named = [row("shared", "vertex_set", ["Javert"], i=0)]
+    assert EvalContext(named, generations=[" Ans: [Javert]"]).correct == [True]
 
 
 def test_vertex_set_with_known_names_ignores_other_words():
