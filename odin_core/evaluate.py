@@ -323,11 +323,16 @@ class ModelRunner:
         self.batch_size = batch_size
         self.max_new_tokens = max_new_tokens
         self.budgets: dict[str, int] = {}
+        self.over_context = 0  # prompts whose tokens plus answer budget exceed the model's context
 
     def generate(self, rows) -> list[str]:
         chat = uses_chat(self.loaded)
         self.budgets = answer_budgets(self.loaded, rows, chat, self.max_new_tokens)
         prompts = [prompt_and_completion(self.loaded, row, chat)[0] for row in rows]
+        limit = getattr(self.loaded.tokenizer, "model_max_length", None)
+        if isinstance(limit, int) and limit < 10**9:
+            self.over_context = sum(len(_encode(self.loaded.tokenizer, p)) + self.budgets[row["task"]] > limit
+                                    for p, row in zip(prompts, rows))
         with inference_mode(self.loaded):
             return generate(self.loaded, prompts, [self.budgets[row["task"]] for row in rows], self.batch_size)
 
@@ -547,11 +552,18 @@ def _log(run_dir, message: str) -> None:
         run_dir.log(message)
 
 
-def _parameter_count(model) -> int | None:
+def parameter_count(model) -> int | None:
+    """Parameters of ``model`` as trained numbers: a 4-bit (bitsandbytes) weight counts its unpacked shape."""
     try:
-        return int(sum(p.numel() for p in model.parameters()))
+        params = list(model.parameters())
     except Exception:  # a model object without parameters()
         return None
+    total = 0
+    for p in params:
+        state = getattr(p, "quant_state", None)
+        shape = getattr(state, "shape", None)
+        total += math.prod(shape) if shape is not None else p.numel()
+    return int(total)
 
 
 def evaluate_model(recipe, loaded, eval_split, run_dir, stage: str = "base", *, loss_split=None,
@@ -580,13 +592,17 @@ def evaluate_model(recipe, loaded, eval_split, run_dir, stage: str = "base", *, 
         "split": context.split,
         "num_examples": len(examples),
         "model": {"loader": recipe.model.loader, "name": recipe.model.name, "engine": loaded.engine,
-                  "parameters": _parameter_count(loaded.model), "chat_template": uses_chat(loaded)},
+                  "parameters": parameter_count(loaded.model), "chat_template": uses_chat(loaded)},
         "generation": {"batch_size": generation.batch_size, "max_new_tokens": dict(runner.budgets),
                        "seconds": round(seconds, 3)},
         "metrics": results,
     }
     for key, value in context.timings.items():
         record["generation"][key] = round(value, 3)
+    if runner.over_context:
+        record["generation"]["prompts_over_context"] = runner.over_context
+        _log(run_dir, f"warning: {runner.over_context} of {len(examples)} prompts plus their answer budget are longer "
+                      f"than the model's context ({loaded.tokenizer.model_max_length} tokens)")
     if "generation_seconds" in context.timings and context.timings["generation_seconds"] > 0:
         record["generation"]["examples_per_second"] = round(len(examples) / context.timings["generation_seconds"], 2)
     if context.generated:

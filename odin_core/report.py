@@ -360,7 +360,9 @@ def _evaluations_section(metrics: dict) -> list[str]:
                   f"Data `{stage.get('data')}`, split `{stage.get('split')}`, {stage.get('num_examples')} examples, "
                   f"{'base model' if stage.get('base_model') else 'trained model'}: accuracy "
                   f"{_pct(overall.get('micro'))}% (macro {_pct(overall.get('macro'))}%), majority baseline "
-                  f"{_pct(majority)}%, {_num(overall.get('format_errors'))} format errors.", ""]
+                  f"{_pct(majority)}%, {_num(overall.get('format_errors'))} format errors"
+                  + (f"; {stage['generation']['prompts_over_context']} prompts longer than the model's context"
+                     if _get(stage, "generation", "prompts_over_context") else "") + ".", ""]
         per_task = _get(stage, "metrics", "task_accuracy", "per_task") or {}
         base_tasks = _get(stage, "baselines", "majority", "metrics", "task_accuracy", "per_task") or {}
         rows = [[task, _num(v.get("n")), _pct(v.get("accuracy")), _pct(_get(base_tasks, task, "accuracy")),
@@ -380,6 +382,9 @@ def render_report(metrics: dict, run_path: Path, plots: dict[str, bool]) -> str:
              f"({_params(model.get('parameters'))} parameters, {model.get('engine', '?')} engine). "
              f"Accuracy is exact match after parsing the answer after `Ans`; a format error is an answer that "
              f"cannot be read and counts as wrong.", ""]
+    over = _get(trained, "generation", "prompts_over_context")
+    if over:
+        lines += [f"**Warning:** {over} prompts plus their answer budget are longer than the model's context.", ""]
     lines += _summary_section(metrics)
     if plots.get("task_accuracy"):
         lines += ["![accuracy per task](task_accuracy.png)", ""]

@@ -20,6 +20,7 @@ from odin_core.evaluate import (
     evaluate_model,
     generate,
     inference_mode,
+    parameter_count,
     select_examples,
     trivial_baselines,
 )
@@ -209,6 +210,23 @@ def test_choice_scores_and_loss_of_a_trained_model(trained_model, random_model, 
     assert trained_loss["examples"] == len(rows)
 
 
+def test_parameter_count_unpacks_4bit_weights(random_model):
+    import torch
+
+    class Packed4bit(torch.nn.Parameter):  # what bitsandbytes keeps: two weights per byte, shape in quant_state
+        pass
+
+    class Quantised(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.weight = Packed4bit(torch.zeros(32, 1, dtype=torch.uint8), requires_grad=False)
+            self.weight.quant_state = type("QuantState", (), {"shape": torch.Size([8, 8])})()
+            self.bias = torch.nn.Parameter(torch.zeros(8))
+
+    assert parameter_count(Quantised()) == 64 + 8
+    assert parameter_count(random_model.model) == sum(p.numel() for p in random_model.model.parameters())
+
+
 def test_transformers_engine_restores_training_mode(random_model):
     random_model.model.train()
     with inference_mode(random_model):
@@ -247,6 +265,17 @@ def test_evaluate_model_uses_the_recipes_evaluators_and_sample(random_model, row
     recipe.eval = validate({**recipe.resolved(), "eval": [{"name": "task_accuracy"}]}, check_components=False).eval
     record = evaluate_model(recipe, random_model, rows, tmp_path, stage="base")
     assert list(record["metrics"]) == ["task_accuracy"] and record["num_examples"] == 10
+    assert "prompts_over_context" not in record["generation"]
+    tokenizer = random_model.tokenizer
+    limit, tokenizer.model_max_length = tokenizer.model_max_length, 24
+    try:
+        record = evaluate_model(recipe, random_model, rows, tmp_path, stage="base")
+    finally:
+        tokenizer.model_max_length = limit
+    examples = select_examples(rows, 10, recipe.seed)
+    budgets = record["generation"]["max_new_tokens"]
+    expected = sum(len(tokenizer(r["prompt"])["input_ids"]) + budgets[r["task"]] > 24 for r in examples)
+    assert 0 < record["generation"]["prompts_over_context"] == expected
     assert select_examples(rows, 10, recipe.seed) == select_examples(rows, 10, recipe.seed)
     with pytest.raises(DataError, match="no examples"):
         evaluate_model(recipe, random_model, [], tmp_path, stage="base")
