@@ -139,3 +139,7 @@ from odin_core.report import compare_command, report_command  # noqa: E402
 cli.add_command(eval_command)
 cli.add_command(compare_command)
 cli.add_command(report_command)
+
+from odin_core.engine import export_command  # noqa: E402  (light: torch is imported inside the command)
+
+cli.add_command(export_command)

@@ -69,6 +69,10 @@ def run(recipe_path, overrides=None, resume=None, output_dir=None) -> RunResult:
     events.start()
     status, summary = "failed", {}
     try:
+        # the strategy's hardware needs are checked before anything is built or loaded
+        strategy = get_component("lora", recipe.lora.strategy).create(recipe.lora.options)
+        device = check_device(recipe, strategy)
+
         # 3. data
         data_report = {}
         datasets = data.load_or_build(recipe, report_out=data_report)
@@ -80,8 +84,6 @@ def run(recipe_path, overrides=None, resume=None, output_dir=None) -> RunResult:
         run_dir.write_json("data_report.json", data_report)
 
         # 4. model
-        strategy = get_component("lora", recipe.lora.strategy).create(recipe.lora.options)
-        device = check_device(recipe, strategy)
         loader = get_component("loader", recipe.model.loader).create(recipe.model.options)
         train_texts = (row["prompt"] + row["completion"] for row in datasets["train"])
         loaded = loader.load(recipe.model, strategy, run_dir, train_texts)

@@ -1,0 +1,231 @@
+"""Loading checkpoints through Unsloth or transformers, with clear errors when a model cannot be had.
+
+Everything heavy is imported inside the functions. On the Unsloth engine
+``unsloth`` is imported before transformers, as Unsloth requires.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from odin_core.errors import ModelError, RecipeError
+from odin_core.protocols import LoadedModel
+
+QUICKSTART = "recipes/quickstart.toml"
+_PATH_LIKE = re.compile(r"^(\.{1,2}/|/|~)|\\")
+
+
+def ways_out(name: str) -> str:
+    return (f"Either set model.name to a local directory holding {name!r} in Hugging Face layout "
+            f"(config.json, weights, tokenizer), or run the offline quickstart: odin run {QUICKSTART}")
+
+
+def resolve_source(name: str, recipe, revision: str | None = None) -> str:
+    """A local model directory, or a hub name that is cached or downloadable; otherwise one ModelError."""
+    where = {"file": recipe.path, "key": "model.name"}
+    candidates = [Path(name).expanduser()]
+    if not candidates[0].is_absolute():
+        candidates.append(recipe.base_dir / name)
+    for path in candidates:
+        if path.is_dir():
+            if not (path / "config.json").is_file():
+                raise ModelError(f"{str(path)!r} is a directory but not a model in Hugging Face layout "
+                                 "(no config.json)", **where)
+            return str(path.resolve())
+    if _PATH_LIKE.search(name) or Path(name).suffix in (".safetensors", ".bin", ".gguf"):
+        raise ModelError(f"local model directory {name!r} does not exist. {ways_out(name)}", **where)
+
+    import huggingface_hub
+    from huggingface_hub.errors import GatedRepoError, HFValidationError, RepositoryNotFoundError
+
+    try:
+        huggingface_hub.utils.validate_repo_id(name)
+    except HFValidationError:
+        raise ModelError(f"{name!r} is neither a local directory nor a valid Hugging Face model name "
+                         f"('owner/model'). {ways_out(name)}", **where) from None
+    cached = huggingface_hub.try_to_load_from_cache(name, "config.json", revision=revision)
+    try:
+        huggingface_hub.HfApi().model_info(name, revision=revision, timeout=10)
+        return name
+    except RepositoryNotFoundError:
+        raise ModelError(f"model {name!r} does not exist on the Hugging Face Hub (or is private and no token "
+                         f"is set). {ways_out(name)}", **where) from None
+    except GatedRepoError:
+        raise ModelError(f"model {name!r} is gated on the Hugging Face Hub: accept its licence and set HF_TOKEN. "
+                         f"{ways_out(name)}", **where) from None
+    except Exception as exc:  # no network, offline mode, DNS failure, timeout
+        if isinstance(cached, str):
+            # Cached but the hub is unreachable: go offline so the libraries read the cache at once
+            # instead of retrying the network for a minute or more.
+            os.environ["HF_HUB_OFFLINE"] = "1"
+            huggingface_hub.constants.HF_HUB_OFFLINE = True
+            return name
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"model {name!r} is not a local directory, is not in the Hugging Face cache, and cannot "
+                         f"be downloaded (the Hub is unreachable: {reason}). {ways_out(name)}", **where) from None
+
+
+def torch_dtype(name: str, device: str, full_finetuning: bool = False):
+    """The torch dtype for a recipe's ``model.dtype`` ("auto": bf16/fp16 on CUDA, fp32 on a CPU)."""
+    import torch
+
+    if name != "auto":
+        return getattr(torch, name)
+    if device != "cuda":
+        return torch.float32
+    if torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    # fp16 master weights cannot be trained with fp16 mixed precision
+    return torch.float32 if full_finetuning else torch.float16
+
+
+def training_device(recipe) -> str:
+    """"cuda" or "cpu", as ``odin_core.run.check_device`` decides."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() and recipe.training.device != "cpu" else "cpu"
+
+
+def require_cuda_for_4bit(recipe) -> None:
+    """4-bit loading needs CUDA: on a CPU, Unsloth would load in 16 bits instead, and a switch is never silent."""
+    if training_device(recipe) != "cuda":
+        raise RecipeError("4-bit loading (bitsandbytes) needs a CUDA GPU and none is visible; use "
+                          "strategy = \"lora\" on this machine", file=recipe.path, key="lora.strategy")
+
+
+def load_pretrained(source: str, recipe, *, load_in_4bit: bool = False, full_finetuning: bool = False,
+                    gradient_checkpointing="unsloth", revision: str | None = None,
+                    trust_remote_code: bool = False):
+    """(model, tokenizer) from a local directory or hub name, through the recipe's engine."""
+    engine = recipe.training.engine
+    section = recipe.model
+    device = training_device(recipe)
+    if engine == "unsloth" and device == "cpu" and recipe.training.device == "cpu":
+        import torch
+
+        if torch.cuda.is_available():
+            raise RecipeError("training.device = 'cpu' on a machine with a GPU needs engine = 'transformers' "
+                              "(Unsloth trains on the GPU whenever there is one)", file=recipe.path,
+                              key="training.device")
+    if load_in_4bit:
+        require_cuda_for_4bit(recipe)
+    dtype = torch_dtype(section.dtype, device, full_finetuning)
+    try:
+        if engine == "unsloth":
+            from unsloth import FastLanguageModel  # noqa: I001  (must come before transformers)
+
+            model, tokenizer = FastLanguageModel.from_pretrained(
+                model_name=source, max_seq_length=section.max_seq_length,
+                dtype=None if section.dtype == "auto" else dtype, load_in_4bit=load_in_4bit,
+                full_finetuning=full_finetuning, use_gradient_checkpointing=gradient_checkpointing,
+                revision=revision, trust_remote_code=trust_remote_code)
+        else:
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+
+            kwargs = {"dtype": dtype, "revision": revision, "trust_remote_code": trust_remote_code}
+            if load_in_4bit:
+                import torch
+                from transformers import BitsAndBytesConfig
+
+                compute = dtype if dtype != torch.float32 else torch_dtype("auto", device)
+                kwargs["quantization_config"] = BitsAndBytesConfig(
+                    load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                    bnb_4bit_compute_dtype=compute)
+            if device == "cuda":
+                kwargs["device_map"] = {"": 0}
+            tokenizer = AutoTokenizer.from_pretrained(source, revision=revision, trust_remote_code=trust_remote_code)
+            model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
+    except Exception as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise ModelError(f"could not load {source!r} with the {engine} engine: {type(exc).__name__}: {message}",
+                         file=recipe.path, key="model.name") from exc
+    return model, tokenizer
+
+
+def linear_module_names(model) -> set[str]:
+    """Last name parts of the model's linear layers (4-bit ones included), the output head excluded."""
+    import torch
+
+    names = set()
+    for full_name, module in model.named_modules():
+        if isinstance(module, torch.nn.Linear):
+            leaf = full_name.rsplit(".", 1)[-1]
+            if leaf not in ("lm_head", "score"):
+                names.add(leaf)
+    return names
+
+
+def choose_target_modules(model, candidates, explicit, where: dict) -> list[str]:
+    """The LoRA targets: ``explicit`` (all must exist) or the family candidates the model has."""
+    present = linear_module_names(model)
+    if explicit:
+        missing = [m for m in explicit if m not in present]
+        if missing:
+            raise ModelError(f"target_modules {missing} are not linear layers of this model; it has: "
+                             f"{', '.join(sorted(present))}", **where)
+        return list(explicit)
+    chosen = [m for m in candidates if m in present]
+    if not chosen:
+        raise ModelError(f"none of the family's LoRA target modules ({', '.join(candidates)}) are in this model; "
+                         f"set target_modules to some of: {', '.join(sorted(present))}", **where)
+    return chosen
+
+
+def fix_pad_token(tokenizer, model, candidates=(), explicit: str | None = None) -> str | None:
+    """Give the tokenizer a pad token distinct from EOS where the vocabulary allows; returns what was set."""
+    vocab = tokenizer.get_vocab()
+    if explicit is not None:
+        if explicit not in vocab:
+            raise ModelError(f"pad_token {explicit!r} is not in the tokenizer's vocabulary", key="model.pad_token")
+        tokenizer.pad_token = explicit
+    elif tokenizer.pad_token is None:
+        choice = next((t for t in candidates if t in vocab), None)
+        # EOS as padding still trains the EOS: padding is masked by position, not by token id
+        tokenizer.pad_token = choice or tokenizer.eos_token
+    else:
+        return None
+    if getattr(model, "config", None) is not None:
+        model.config.pad_token_id = tokenizer.pad_token_id
+    return tokenizer.pad_token
+
+
+def resolve_chat(model_section, family_default: bool, tokenizer, where: dict) -> bool:
+    """Whether examples are chat-formatted: the recipe's choice, else the family default if the tokenizer can."""
+    has_template = bool(getattr(tokenizer, "chat_template", None))
+    if model_section.chat_template is True and not has_template:
+        raise ModelError("model.chat_template is true but this tokenizer has no chat template", **where)
+    if model_section.chat_template is not None:
+        return model_section.chat_template
+    return family_default and has_template
+
+
+def parameter_counts(model) -> dict:
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return {"parameters": total, "trainable_parameters": trainable}
+
+
+def load_family(loader, model_section, strategy, run) -> LoadedModel:
+    """What a family loader's ``load`` does: resolve the name, load, apply the family defaults."""
+    recipe = run.recipe
+    options = loader.options
+    if strategy.load_in_4bit:
+        require_cuda_for_4bit(recipe)  # before any download
+    name = model_section.name or loader.default_name
+    source = resolve_source(name, recipe, options.revision)
+    model, tokenizer = load_pretrained(
+        source, recipe, load_in_4bit=strategy.load_in_4bit, full_finetuning=strategy.full_finetuning,
+        gradient_checkpointing=getattr(strategy, "gradient_checkpointing", "unsloth"), revision=options.revision,
+        trust_remote_code=options.trust_remote_code)
+    where = {"file": recipe.path, "key": "model"}
+    pad = fix_pad_token(tokenizer, model, loader.pad_candidates, options.pad_token)
+    targets = choose_target_modules(model, loader.target_modules, options.target_modules,
+                                    {"file": recipe.path, "key": "model.target_modules"})
+    chat = resolve_chat(model_section, loader.chat_template, tokenizer, where)
+    info = {"family": loader.family, "name": name, "source": source, "pad_token": tokenizer.pad_token,
+            "pad_token_fixed": pad is not None, "load_in_4bit": strategy.load_in_4bit,
+            "dtype": str(getattr(model, "dtype", "")), **parameter_counts(model)}
+    return LoadedModel(model=model, tokenizer=tokenizer, engine=recipe.training.engine, target_modules=targets,
+                       chat_template=chat, info=info)
