@@ -67,24 +67,13 @@ def tiny_rows(n=24, offset=0):
 
 
 def build_tiny_model(texts, seed=0, hidden=64):
-    """A 2-layer Llama and a byte-level BPE tokenizer trained on ``texts`` (nothing downloaded)."""
-    import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    """A 2-layer Llama and a byte-level BPE tokenizer trained on ``texts``: the scratch loader's builders."""
+    from odin_models import ScratchOptions
+    from odin_models.scratch import build_model, train_tokenizer
 
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=["<pad>", "<s>", "</s>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    tok.train_from_iterator(texts, trainer)
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", bos_token="<s>", eos_token="</s>")
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=2 * hidden,
-                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4,
-                         max_position_embeddings=1024, pad_token_id=tokenizer.pad_token_id,
-                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
-    torch.manual_seed(seed)
-    return LlamaForCausalLM(config), tokenizer
+    tokenizer = train_tokenizer(texts, vocab_size=400, max_length=1024)
+    options = ScratchOptions(num_layers=2, hidden_size=hidden, num_heads=4, vocab_size=400)
+    return build_model(options, tokenizer, max_length=1024, seed=seed), tokenizer
 
 
 def fit(model, tokenizer, rows, steps=80):
