@@ -69,12 +69,11 @@ def run(recipe_path, overrides=None, resume=None, output_dir=None) -> RunResult:
     events.start()
     status, summary = "failed", {}
     try:
-        if recipe.training.engine == "unsloth":
-            import unsloth  # noqa: F401  (must patch transformers, trl and peft before anything imports them)
-
         # the strategy's hardware needs are checked before anything is built or loaded
         strategy = get_component("lora", recipe.lora.strategy).create(recipe.lora.options)
         device = check_device(recipe, strategy)
+        if recipe.training.engine == "unsloth":
+            import unsloth  # noqa: F401  (must patch transformers, trl and peft before anything imports them)
 
         # 3. data
         data_report = {}
