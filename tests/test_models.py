@@ -27,6 +27,15 @@ def one_thread():
     torch.set_num_threads(before)
 
 
+@pytest.fixture
+def no_hub(monkeypatch):
+    """The Hub unreachable, as on this machine, also where there is a network: tests never download."""
+    from huggingface_hub import constants
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+
+
 def load(recipe_path, run_path, texts=TEXTS, strategy=None):
     recipe = load_recipe(recipe_path)
     strategy = strategy or get_component("lora", recipe.lora.strategy).create(recipe.lora.options)
@@ -124,7 +133,7 @@ def test_local_directory_that_is_not_a_model(core_plugin, write_recipe, tmp_path
         load(recipe, tmp_path / "run", texts=None)
 
 
-def test_unknown_model_name_names_the_model_and_the_two_ways_out(core_plugin, write_recipe, tmp_path):
+def test_unknown_model_name_names_the_model_and_the_two_ways_out(core_plugin, write_recipe, tmp_path, no_hub):
     recipe = write_recipe(recipe_text(model=local_model("mistral", "odin-tests/no-such-model")), name="mistral.toml")
     with pytest.raises(ModelError) as info:
         load(recipe, tmp_path / "run", texts=None)
@@ -134,7 +143,34 @@ def test_unknown_model_name_names_the_model_and_the_two_ways_out(core_plugin, wr
     assert not (tmp_path / "run" / "base_model").exists()
 
 
-def test_llama1b_recipe_without_network_fails_with_one_message(tmp_path):
+def test_cached_hub_model_loads_without_network(core_plugin, write_recipe, tmp_path):
+    """A hub name found in the Hugging Face cache loads offline (its own interpreter: HF_HOME is read at import)."""
+    import shutil
+    import subprocess
+
+    load(scratch_recipe(write_recipe), tmp_path / "built")
+    repo = tmp_path / "hf/hub/models--odin-tests--cached-llama"
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    shutil.copytree(tmp_path / "built/base_model", repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs/main").write_text(commit)
+    recipe = write_recipe(recipe_text(model=local_model("llama", "odin-tests/cached-llama")), name="cached.toml")
+    script = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+              "from training_support import register_core_test_plugin; register_core_test_plugin()\n"
+              "from odin_core.plugins import get_component\nfrom odin_core.recipe import load_recipe\n"
+              "from odin_core.rundir import RunDir\n"
+              f"recipe = load_recipe({str(recipe)!r})\n"
+              "strategy = get_component('lora', 'lora').create(recipe.lora.options)\n"
+              f"loaded = get_component('loader', 'llama').create(None).load(recipe.model, strategy, "
+              f"RunDir({str(tmp_path)!r}, recipe), None)\n"
+              "print(loaded.info['source'], loaded.model.config.model_type)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                          env={**__import__("os").environ, "HF_HOME": str(tmp_path / "hf")})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["odin-tests/cached-llama", "llama"]
+
+
+def test_llama1b_recipe_without_network_fails_with_one_message(tmp_path, no_hub):
     """The real recipe's hub model, loaded without network (lora so the CPU check passes): one ModelError."""
     recipe = load_recipe(REPO / "recipes/hypergraph_llama1b.toml", ["lora.strategy=lora", "training.engine=transformers"])
     strategy = get_component("lora", "lora").create(recipe.lora.options)
@@ -157,6 +193,16 @@ def test_llama1b_recipe_on_a_cpu_machine_stops_before_loading(tmp_path):
     assert "qlora" in done.stderr and "needs a CUDA GPU" in done.stderr and "lora.strategy" in done.stderr
     runs = list(tmp_path.iterdir())
     assert len(runs) == 1 and not (runs[0] / "base_model").exists() and not (runs[0] / "data_report.json").exists()
+
+
+def test_odin_run_of_an_unreachable_model_is_one_message(tmp_path):
+    small = ["--set", "data.num_examples.train=40", "--set", "data.num_examples.validation=8", "--set",
+             "data.num_examples.test=8", "--set", 'data.frozen_eval=""']
+    done = run_odin("run", "recipes/hypergraph_llama1b.toml", "--set", "lora.strategy=lora", *small,
+                    "--output-dir", str(tmp_path), env_extra={"HF_HUB_OFFLINE": "1"})
+    assert done.returncode == 3, done.stderr
+    assert "Traceback" not in done.stderr and done.stderr.count("error:") == 1
+    assert "unsloth/llama-3.2-1b-instruct-bnb-4bit" in done.stderr and "odin run recipes/quickstart.toml" in done.stderr
 
 
 def test_model_recipes_validate():

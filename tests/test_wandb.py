@@ -51,13 +51,13 @@ def test_offline_tracker_records_a_run_without_leaking_the_key(core_plugin, writ
     events.end("completed", {"steps": 2, "final_loss": 2.0, "adapter_dir": str(run.path / "adapter")})
 
     runs = list((offline / "wandb").glob("offline-run-*"))
-    assert len(runs) == 1, files_under(offline)
+    log_file = run.path / "odin.log"  # a failing tracker call is reported there
+    assert len(runs) == 1, (files_under(offline), log_file.read_text() if log_file.exists() else "")
     [log] = runs[0].glob("run-*.wandb")
     data = log.read_bytes()
     assert b"odin-tests" in data and b"final_loss" in data and b"learning_rate" in data
     assert not (run.path / "wandb").exists()  # WANDB_DIR wins over the run directory
     assert_no_key(run.path, offline)
-    log_file = run.path / "odin.log"  # a failing tracker call would be reported there
     assert not log_file.exists() or "warning" not in log_file.read_text()
 
 
@@ -66,7 +66,9 @@ def test_training_run_with_tracking_keeps_wandb_files_in_the_run_dir(core_plugin
     monkeypatch.delenv("WANDB_DIR")
     recipe = write_recipe(recipe_text(max_steps=2, logging_steps=1, save_steps=2) + TRACKING)
     summary, _, run_dir = train_run(recipe, tmp_path / "run", toy_datasets(train=32))
-    [log] = (run_dir.path / "wandb").glob("offline-run-*/run-*.wandb")
+    logs = list((run_dir.path / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert len(logs) == 1, (run_dir.path / "odin.log").read_text()
+    [log] = logs
     data = log.read_bytes()
     assert b"grad_norm" in data and b"tokens_per_second" in data and b"peak_memory_mb" in data
     assert_no_key(run_dir.path)

@@ -37,34 +37,36 @@ def resolve_source(name: str, recipe, revision: str | None = None) -> str:
     if _PATH_LIKE.search(name) or Path(name).suffix in (".safetensors", ".bin", ".gguf"):
         raise ModelError(f"local model directory {name!r} does not exist. {ways_out(name)}", **where)
 
-    import huggingface_hub
+    from huggingface_hub import HfApi, constants, try_to_load_from_cache
     from huggingface_hub.errors import GatedRepoError, HFValidationError, RepositoryNotFoundError
+    from huggingface_hub.utils import validate_repo_id
 
     try:
-        huggingface_hub.utils.validate_repo_id(name)
+        validate_repo_id(name)
     except HFValidationError:
         raise ModelError(f"{name!r} is neither a local directory nor a valid Hugging Face model name "
                          f"('owner/model'). {ways_out(name)}", **where) from None
-    cached = huggingface_hub.try_to_load_from_cache(name, "config.json", revision=revision)
+    cached = try_to_load_from_cache(name, "config.json", revision=revision)
     try:
-        huggingface_hub.HfApi().model_info(name, revision=revision, timeout=10)
+        HfApi().model_info(name, revision=revision, timeout=10)
         return name
-    except RepositoryNotFoundError:
-        raise ModelError(f"model {name!r} does not exist on the Hugging Face Hub (or is private and no token "
-                         f"is set). {ways_out(name)}", **where) from None
-    except GatedRepoError:
+    except Exception as exc:  # not found, gated, no network, offline mode, timeout
+        problem = exc
+    if isinstance(cached, str):
+        # In the cache but not to be had from the Hub now: go offline, so the libraries read the cache
+        # at once instead of retrying the network for a minute or more.
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        constants.HF_HUB_OFFLINE = True
+        return name
+    if isinstance(problem, GatedRepoError):  # (a subclass of RepositoryNotFoundError)
         raise ModelError(f"model {name!r} is gated on the Hugging Face Hub: accept its licence and set HF_TOKEN. "
                          f"{ways_out(name)}", **where) from None
-    except Exception as exc:  # no network, offline mode, DNS failure, timeout
-        if isinstance(cached, str):
-            # Cached but the hub is unreachable: go offline so the libraries read the cache at once
-            # instead of retrying the network for a minute or more.
-            os.environ["HF_HUB_OFFLINE"] = "1"
-            huggingface_hub.constants.HF_HUB_OFFLINE = True
-            return name
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelError(f"model {name!r} is not a local directory, is not in the Hugging Face cache, and cannot "
-                         f"be downloaded (the Hub is unreachable: {reason}). {ways_out(name)}", **where) from None
+    if isinstance(problem, RepositoryNotFoundError):
+        raise ModelError(f"model {name!r} does not exist on the Hugging Face Hub (or is private and no token "
+                         f"is set). {ways_out(name)}", **where) from None
+    reason = str(problem).strip().splitlines()[0] if str(problem).strip() else type(problem).__name__
+    raise ModelError(f"model {name!r} is not a local directory, is not in the Hugging Face cache, and cannot "
+                     f"be downloaded (the Hub is unreachable: {reason}). {ways_out(name)}", **where)
 
 
 def torch_dtype(name: str, device: str, full_finetuning: bool = False):
