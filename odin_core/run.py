@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import json
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,10 +96,14 @@ def run(recipe_path, overrides=None, resume=None, output_dir=None) -> RunResult:
         eval_split = datasets[recipe.generation.split]
         metrics = {"recipe": recipe.name, "run_dir": str(run_dir.path)}
 
-        # 5. base model
-        if recipe.generation.evaluate_base and not resume:
+        # 5. base model (kept in base_metrics.json, so a resumed run still reports it)
+        base_file = run_dir.file("base_metrics.json")
+        if recipe.generation.evaluate_base and resume and base_file.exists():
+            metrics["base"] = json.loads(base_file.read_text(encoding="utf-8"))
+        elif recipe.generation.evaluate_base and not resume:
             metrics["base"] = evaluate.evaluate_model(recipe, loaded, eval_split, run_dir, stage="base",
                                                       loss_split=datasets.get("validation"))
+            run_dir.write_json("base_metrics.json", metrics["base"])
 
         # 6. train
         loaded.model = strategy.apply(loaded, recipe.seed)

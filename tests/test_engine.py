@@ -257,7 +257,9 @@ QUICK = ["--set", "training.engine=transformers", "--set", "training.max_steps=2
 
 
 def test_odin_run_resume_continues_a_killed_run(tmp_path):
-    process = subprocess.Popen([sys.executable, "-m", "odin_core", "run", "recipes/quickstart.toml", *QUICK,
+    i = QUICK.index("generation.evaluate_base=false")
+    quick = QUICK[: i - 1] + QUICK[i + 1 :]  # evaluate the base model too: its metrics must survive the kill
+    process = subprocess.Popen([sys.executable, "-m", "odin_core", "run", "recipes/quickstart.toml", *quick,
                                 "--output-dir", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                text=True, cwd=REPO)
     deadline = time.time() + 300
@@ -274,12 +276,14 @@ def test_odin_run_resume_continues_a_killed_run(tmp_path):
     run = states[0].parents[2]
     assert not (run / "metrics.json").exists() and not (run / "adapter").exists()
 
-    done = run_odin("run", "recipes/quickstart.toml", *QUICK, "--resume", str(run))
+    assert (run / "base_metrics.json").is_file()
+    done = run_odin("run", "recipes/quickstart.toml", *quick, "--resume", str(run))
     assert done.returncode == 0, done.stderr[-3000:]
     metrics = json.loads((run / "metrics.json").read_text())
     training = metrics["training"]
     assert training["steps"] == 24 and training["resumed_from_step"] >= 4
-    assert "trained" in metrics and (run / "report.md").is_file() and (run / "adapter/adapter_config.json").is_file()
+    assert "trained" in metrics and "base" in metrics  # the base evaluation survives the kill
+    assert (run / "report.md").is_file() and (run / "adapter/adapter_config.json").is_file()
     steps = [r["step"] for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if "loss" in r]
     assert steps == list(range(1, 25))
     assert "resuming training from" in (run / "odin.log").read_text()
