@@ -17,6 +17,7 @@ from pathlib import Path
 import click
 
 from odin_core.errors import DataError
+from odin_core.rundir import RunDir
 
 #: failures listed in a report, at most
 WORST_FAILURES = 10
@@ -47,15 +48,7 @@ def load_metrics(run_dir) -> dict:
 
 def read_jsonl(path: Path) -> list[dict]:
     """Records of a JSON-lines file (a torn last line is skipped)."""
-    if not path.exists():
-        return []
-    records = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return records
+    return RunDir(Path(path).parent).read_jsonl(Path(path).name)
 
 
 # --- numbers ------------------------------------------------------------------
