@@ -67,7 +67,8 @@ def validate(recipe, overrides):
 
     loaded = load_recipe(recipe, overrides)
     click.echo(f"{recipe}: ok ({loaded.name}: loader {loaded.model.loader}, strategy {loaded.lora.strategy}, "
-               f"engine {loaded.training.engine}, {len(loaded.data.encodings)} encoding(s), {len(loaded.eval)} evaluator(s))")
+               f"engine {loaded.training.engine}, {len(loaded.data.encodings)} encoding(s), "
+               f"{(str(len(loaded.eval)) + ' evaluator(s)') if loaded.eval else 'the default evaluators'})")
 
 
 @cli.command()
