@@ -95,6 +95,17 @@ class CoreTestPlugin:
         register("test.loader", self.NoModelLoader, options=self.LoaderOptions)
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models run fastest on one thread (and do not fight other processes for the cores)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def core_plugin():
     """Register the core test components for one test (llm style: register, then unregister)."""

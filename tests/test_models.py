@@ -17,14 +17,7 @@ from training_support import local_model, recipe_text, toy_rows
 TEXTS = [row["prompt"] + row["completion"] for row in toy_rows(80, 3, "train")]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture

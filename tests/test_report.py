@@ -18,14 +18,7 @@ from test_evaluate import build_tiny_model, fit, recipe_for, tiny_rows
 TASKS = {"edge_count", "connection", "shared", "path", "hyperedge_discrimination"}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def make_run(path, hidden, seed, train_steps):
