@@ -18,11 +18,8 @@ import hashlib
 import inspect
 import json
 import math
-import os
 import random
-import shutil
 import sys
-import tempfile
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -33,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from odin_core.answers import format_answer
 from odin_core.errors import DataError, RecipeError
+from odin_core.rundir import atomic_write_dir
 
 #: bump when the same recipe would build different examples
 BUILDER_VERSION = "1"
@@ -605,20 +603,16 @@ def load_or_build(recipe, force: bool = False, report_out: dict | None = None):
     else:
         dataset, report = build_dataset(recipe)
         report["fingerprint"] = fp
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-        was = _quiet_datasets()
-        try:
+
+        def save(tmp):
             # one shard per split, always: datasets 4.8 writes no shard at all for an empty split
             # (huggingface/datasets#8385), which load_from_disk then cannot read
             dataset.save_to_disk(str(tmp / "dataset"), num_shards={split: 1 for split in dataset})
             (tmp / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-            if target.exists():
-                shutil.rmtree(target)
-            os.replace(tmp, target)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+
+        was = _quiet_datasets()
+        try:
+            atomic_write_dir(target, save)
         finally:
             if was:
                 datasets.enable_progress_bars()

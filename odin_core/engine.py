@@ -30,18 +30,16 @@ Heavy libraries are imported inside the functions; importing this module is chea
 from __future__ import annotations
 
 import json
-import os
 import re
 import resource
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import click
 
 from odin_core.errors import ModelError, RecipeError
+from odin_core.rundir import atomic_write_dir
 
 ADAPTER_DIR = "adapter"
 FULL_MODEL_DIR = "model"
@@ -161,20 +159,6 @@ def _prune_metrics(run_dir, step: int) -> int:
     if len(kept) != len(records):
         atomic_write_text(run_dir.file("metrics.jsonl"), "".join(json.dumps(r, default=str) + "\n" for r in kept))
     return len(records) - len(kept)
-
-
-def _save_dir(target: Path, save) -> None:
-    """Call ``save(tmp_dir)`` and move the result to ``target`` (replacing it), so no half-saved folder remains."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        save(tmp)
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 # --- progress and metrics ----------------------------------------------------------
@@ -442,7 +426,7 @@ def train(recipe, loaded, datasets, run_dir, events, resume: bool = False, callb
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
 
-    _save_dir(target, save)
+    atomic_write_dir(target, save)
     import dataclasses
 
     run_dir.write_json(TRAINER_STATE, dataclasses.asdict(trainer.state))
@@ -567,7 +551,7 @@ def export_merged(run_dir, output=None, dtype: str = "auto") -> Path:
         model.save_pretrained(tmp)
         loaded.tokenizer.save_pretrained(tmp)
 
-    _save_dir(target, save)
+    atomic_write_dir(target, save)
     return target
 
 
