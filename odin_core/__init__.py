@@ -1,40 +1,95 @@
-"""Odin core: hook specs, plugin manager, recipes and the run flow.
+"""Odin core: the stable import surface for plugin authors and Python users.
 
-Python API::
+A plugin imports everything it needs from here::
 
     import odin_core
 
-    @odin_core.register_encoder("my-enc")
-    class MyEncoder: ...
+    @odin_core.hookimpl
+    def register_encoders(register):
+        register("myplugin.json", JsonEncoder, options=JsonOptions)
 
-    result = odin_core.run("recipes/quickstart.toml", overrides=["training.max_steps=10"])
+and Python code registers components and runs recipes::
+
+    @odin_core.register_encoder("notebook.plain")
+    class PlainEncoder: ...
+
+    result = odin_core.run_recipe("recipes/quickstart.toml", overrides=["training.max_steps=10"])
+
+Names here are kept stable across releases; anything imported from a submodule
+may move.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
+from odin_core.answers import (  # noqa: E402
+    ANSWER_KINDS,
+    FORMAT_ERROR,
+    format_answer,
+    gold_value,
+    is_correct,
+    normalise_label,
+    parse_answer,
+)
+from odin_core.chat import resolve_chat_template  # noqa: E402
+from odin_core.device import parameter_count, trainable_parameter_count, training_device  # noqa: E402
+from odin_core.errors import DataError, ModelError, OdinError, RecipeError  # noqa: E402
 from odin_core.hookspecs import hookimpl  # noqa: E402
+from odin_core.hypergraph import Hypergraph  # noqa: E402
+from odin_core import markdown  # noqa: E402  (tables and numbers for evaluators' report sections)
 from odin_core.plugins import (  # noqa: E402
+    get_component,
     pm,
     register_encoder,
     register_evaluator,
     register_loader,
     register_lora_strategy,
+    register_model_loader,
     register_plugin,
     register_source,
     register_task,
     register_tracker,
     unregister_plugin,
 )
+from odin_core.protocols import (  # noqa: E402
+    NEGATIVE_SCHEMES,
+    TASK_FAMILIES,
+    Encoder,
+    Evaluator,
+    LoadedModel,
+    LoadSettings,
+    LoraStrategy,
+    ModelLoader,
+    Question,
+    Source,
+    Task,
+    Tracker,
+)
 from odin_core.recipe import load_recipe  # noqa: E402
+from odin_core.rundir import RunDir  # noqa: E402
+from odin_core.seeds import derive_seed  # noqa: E402
+from odin_core.stats import bootstrap_interval, mcnemar_exact, wilson_interval  # noqa: E402
 
 
-def run(recipe, overrides=None, **kwargs):
-    """Run a recipe (path) end to end; returns an ``odin_core.run.RunResult``."""
-    from odin_core.run import run as _run
+def run_recipe(recipe, overrides=None, **kwargs):
+    """Run a recipe (a path) end to end; returns a ``RunResult`` (``run_dir``, ``metrics``).
 
-    return _run(recipe, overrides=overrides, **kwargs)
+    Keywords: ``resume`` (a run directory or ``"latest"``), ``output_dir``, ``seeds``."""
+    from odin_core.flows.run import run_recipe as _run_recipe
+
+    return _run_recipe(recipe, overrides=overrides, **kwargs)
 
 
-__all__ = ["hookimpl", "pm", "run", "load_recipe", "register_plugin", "unregister_plugin", "register_source",
-           "register_encoder", "register_task", "register_loader", "register_lora_strategy", "register_evaluator",
-           "register_tracker"]
+#: earlier name of ``run_recipe`` (no submodule is named ``run``, so it cannot be shadowed)
+run = run_recipe
+
+__all__ = [
+    "__version__", "hookimpl", "pm", "run_recipe", "run", "load_recipe", "get_component",
+    "register_plugin", "unregister_plugin", "register_source", "register_encoder", "register_task",
+    "register_model_loader", "register_loader", "register_lora_strategy", "register_evaluator", "register_tracker",
+    "Hypergraph", "Question", "LoadedModel", "LoadSettings", "Source", "Encoder", "Task", "ModelLoader",
+    "LoraStrategy", "Evaluator", "Tracker", "TASK_FAMILIES", "NEGATIVE_SCHEMES",
+    "ANSWER_KINDS", "FORMAT_ERROR", "format_answer", "parse_answer", "gold_value", "is_correct", "normalise_label",
+    "OdinError", "RecipeError", "DataError", "ModelError", "RunDir", "derive_seed", "resolve_chat_template",
+    "wilson_interval", "mcnemar_exact", "bootstrap_interval", "training_device", "parameter_count",
+    "trainable_parameter_count", "markdown",
+]

@@ -6,16 +6,18 @@ exactly these hooks; the built-in ones are entry points of group ``odin`` too.
 
 Component hooks receive a ``register`` callable::
 
-    register(name, factory, options=None, description=None)
+    register(name, factory, options=None, description=None, aliases=())
 
-``factory(options)`` is called with the validated options model instance (or
-``None`` when the component declares no options) and returns an object that
-follows the protocol of that component kind (see ``odin_core.protocols``).
-``options`` is a pydantic model class: the recipe keys that component accepts.
+``name`` is ``<plugin>.<component>`` (e.g. ``myplugin.json``). ``factory(options)``
+is called with the validated options model instance (or ``None`` when the
+component declares no options) and returns an object that follows the protocol
+of that component kind (see ``odin_core.protocols``). ``options`` is a pydantic
+model class: the recipe keys that component accepts. ``aliases``: older names
+still accepted, with a deprecation warning.
 
 Lifecycle hooks are called by the run flow; every plugin may implement them
-(trackers, callbacks, notifiers). Exceptions they raise are reported and the
-run goes on.
+(trackers, callbacks, notifiers). Each implementation is called on its own: one
+that raises is reported with its plugin's name, and the others still run.
 """
 
 import pluggy

@@ -1,4 +1,22 @@
-"""The plugin manager: entry-point loading, broken plugins, and the component registry."""
+"""The plugin manager: entry-point loading, broken plugins, and the component registry.
+
+Vocabulary (one word per idea, the same in hooks, decorators, ``odin plugins`` and errors):
+
+==================  ============================  ============================  =====================
+component kind      hook                          decorator                     recipe key
+==================  ============================  ============================  =====================
+``source``          ``register_sources``          ``register_source``           ``[[data.sources]] name``
+``encoder``         ``register_encoders``         ``register_encoder``          ``data.encodings``
+``task``            ``register_tasks``            ``register_task``             ``data.tasks``
+``model_loader``    ``register_model_loaders``    ``register_model_loader``     ``[model] loader``
+``lora_strategy``   ``register_lora_strategies``  ``register_lora_strategy``    ``[lora] strategy``
+``evaluator``       ``register_evaluators``       ``register_evaluator``        ``[[eval]] name``
+``tracker``         ``register_trackers``         ``register_tracker``          ``[[tracking]] name``
+==================  ============================  ============================  =====================
+
+Component names are ``<plugin>.<name>`` (``hypernetx.n_set``, ``models.llama``); a
+name registered by two plugins is a clash, reported with both plugins' names.
+"""
 
 from __future__ import annotations
 
@@ -17,17 +35,21 @@ from odin_core.errors import RecipeError
 
 ENTRY_POINT_GROUP = "odin"
 LOAD_PLUGINS_ENV = "ODIN_LOAD_PLUGINS"
+#: the plugin that carries components registered with the ``register_*`` decorators
+PYTHON_PLUGIN = "python"
 
 #: component kind -> the hook that registers it
 COMPONENT_HOOKS = {
     "source": "register_sources",
     "encoder": "register_encoders",
     "task": "register_tasks",
-    "loader": "register_model_loaders",
-    "lora": "register_lora_strategies",
+    "model_loader": "register_model_loaders",
+    "lora_strategy": "register_lora_strategies",
     "evaluator": "register_evaluators",
     "tracker": "register_trackers",
 }
+#: kind names of earlier releases
+KIND_ALIASES = {"loader": "model_loader", "lora": "lora_strategy"}
 
 
 @dataclass
@@ -40,6 +62,7 @@ class Component:
     options: Any = None  # a pydantic model class, or None
     description: str = ""
     plugin: str = ""
+    aliases: tuple[str, ...] = ()
 
     def create(self, options=None):
         """Instantiate the component with validated options (its defaults when none are given)."""
@@ -57,11 +80,38 @@ class BrokenPlugin:
 
 
 @dataclass
+class Clash:
+    """Two plugins registered the same component name (or alias)."""
+
+    kind: str
+    name: str
+    plugins: tuple[str, str]
+
+    def describe(self) -> str:
+        return f"{self.kind} {self.name!r} is registered by both plugin {self.plugins[0]!r} and plugin {self.plugins[1]!r}"
+
+
+@dataclass
 class PluginInfo:
     name: str
     distribution: str = ""
     version: str = ""
     hooks: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Registry:
+    """Every component by kind and name, with deprecated aliases and clashes."""
+
+    components: dict[str, dict[str, Component]]
+    aliases: dict[str, dict[str, str]]
+    clashes: list[Clash]
+
+    def __getitem__(self, kind: str) -> dict[str, Component]:
+        return self.components[KIND_ALIASES.get(kind, kind)]
+
+    def items(self):
+        return self.components.items()
 
 
 pm = pluggy.PluginManager("odin")
@@ -70,7 +120,8 @@ pm.add_hookspecs(hookspecs)
 _loaded = False
 _broken: list[BrokenPlugin] = []
 _dists: dict[str, tuple[str, str]] = {}  # plugin name -> (distribution, version)
-_registry: dict[str, dict[str, Component]] | None = None
+_registry: Registry | None = None
+_warned_aliases: set[tuple[str, str]] = set()
 
 
 def _allowed_entry_points():
@@ -81,7 +132,7 @@ def _allowed_entry_points():
 
 
 def load_plugins() -> None:
-    """Load entry-point plugins of group ``odin`` once; failures become broken plugins."""
+    """Load entry-point plugins of group ``odin`` once; failures and name clashes become broken plugins."""
     global _loaded
     if _loaded:
         return
@@ -92,7 +143,11 @@ def load_plugins() -> None:
             continue
         dist = ep.dist.name if ep.dist else ""
         version = ep.dist.version if ep.dist else ""
-        if pm.get_plugin(ep.name) is not None:
+        if pm.get_plugin(ep.name) is not None or ep.name == PYTHON_PLUGIN:
+            owner = _dists.get(ep.name, ("odin_core", ""))[0]
+            _broken.append(BrokenPlugin(ep.name, dist, version,
+                                        f"entry point name {ep.name!r} clashes with the plugin of that name from "
+                                        f"{owner!r}; rename the entry point in {dist or 'its'} pyproject.toml"))
             continue
         try:
             plugin = ep.load()
@@ -101,7 +156,7 @@ def load_plugins() -> None:
             _broken.append(BrokenPlugin(ep.name, dist, version, _describe(exc)))
             continue
         _dists[ep.name] = (dist, version)
-    pm.register(_python_plugin, name="python")
+    pm.register(_python_plugin, name=PYTHON_PLUGIN)
 
 
 def _describe(exc: BaseException) -> str:
@@ -129,38 +184,53 @@ def plugin_infos() -> list[PluginInfo]:
     return infos
 
 
-def registry() -> dict[str, dict[str, Component]]:
-    """All components by kind and name, collected from every plugin's register hooks."""
+def _collect(kind: str, hook_name: str, failed: set[str], reg: Registry) -> None:
+    comps, aliases = reg.components[kind], reg.aliases[kind]
+    caller = getattr(pm.hook, hook_name)
+    for impl in reversed(caller.get_hookimpls()):  # registration order
+        if impl.plugin_name in failed:
+            continue
+        mine: list[Component] = []
+
+        def register(name, factory, options=None, description=None, aliases=(), _plugin=impl.plugin_name):
+            doc = description if description is not None else (factory.__doc__ or "").strip().split("\n")[0]
+            mine.append(Component(kind, name, factory, options, doc, _plugin, tuple(aliases)))
+
+        try:
+            impl.function(register=register)
+        except Exception as exc:
+            failed.add(impl.plugin_name)
+            dist, version = _dists.get(impl.plugin_name, ("", ""))
+            _broken.append(BrokenPlugin(impl.plugin_name, dist, version, _describe(exc)))
+            continue
+        for component in mine:
+            for name in (component.name, *component.aliases):
+                owner = comps.get(name) or comps.get(aliases.get(name, ""))
+                if owner is not None and owner.plugin != component.plugin:
+                    reg.clashes.append(Clash(kind, name, (owner.plugin, component.plugin)))
+            comps[component.name] = component  # the same plugin registering a name again replaces it
+            for alias in component.aliases:
+                aliases[alias] = component.name
+
+
+def registry() -> Registry:
+    """All components by kind and name, collected through every plugin's register hooks."""
     global _registry
     load_plugins()
     if _registry is not None:
         return _registry
-    result: dict[str, dict[str, Component]] = {kind: {} for kind in COMPONENT_HOOKS}
+    reg = Registry({kind: {} for kind in COMPONENT_HOOKS}, {kind: {} for kind in COMPONENT_HOOKS}, [])
     failed: set[str] = {b.name for b in _broken}
     for kind, hook_name in COMPONENT_HOOKS.items():
-        caller = getattr(pm.hook, hook_name)
-        for impl in reversed(caller.get_hookimpls()):  # registration order
-            if impl.plugin_name in failed:
-                continue
-
-            def register(name, factory, options=None, description=None, _kind=kind, _plugin=impl.plugin_name):
-                doc = description if description is not None else (factory.__doc__ or "").strip().split("\n")[0]
-                result[_kind][name] = Component(_kind, name, factory, options, doc, _plugin)
-
-            try:
-                impl.function(register=register)
-            except Exception as exc:
-                failed.add(impl.plugin_name)
-                dist, version = _dists.get(impl.plugin_name, ("", ""))
-                _broken.append(BrokenPlugin(impl.plugin_name, dist, version, _describe(exc)))
-                for comps in result.values():
-                    for cname in [n for n, c in comps.items() if c.plugin == impl.plugin_name]:
-                        del comps[cname]
+        _collect(kind, hook_name, failed, reg)
+    for comps in reg.components.values():  # a plugin that failed in one hook provides nothing
+        for cname in [n for n, c in comps.items() if c.plugin in failed]:
+            del comps[cname]
     for name in failed:
-        if pm.get_plugin(name) is not None and name != "python":
+        if pm.get_plugin(name) is not None and name != PYTHON_PLUGIN:
             pm.unregister(name=name)
-    _registry = result
-    return result
+    _registry = reg
+    return reg
 
 
 def invalidate() -> None:
@@ -181,24 +251,53 @@ def unregister_plugin(plugin=None, name=None) -> None:
     invalidate()
 
 
+def canonical_name(kind: str, name: str) -> str:
+    """The registered name for ``name`` (itself, or what a deprecated alias stands for)."""
+    kind = KIND_ALIASES.get(kind, kind)
+    reg = registry()
+    if name in reg.components[kind]:
+        return name
+    return reg.aliases[kind].get(name, name)
+
+
 def get_component(kind: str, name: str, *, file=None, key=None) -> Component:
-    """Look a component up, or raise a RecipeError listing what is registered."""
-    comps = registry()[kind]
-    if name in comps:
-        return comps[name]
+    """Look a component up, or raise a RecipeError listing what is registered.
+
+    A deprecated alias resolves to its component with a one-time warning; a name
+    two plugins registered is an error naming both."""
+    kind = KIND_ALIASES.get(kind, kind)
+    reg = registry()
+    comps = reg.components[kind]
+    target = canonical_name(kind, name)
+    clash = next((c for c in reg.clashes if c.kind == kind and c.name in (name, target)), None)
+    if clash is not None:
+        raise RecipeError(f"{clash.describe()}; uninstall one of them, or restrict the plugins loaded with "
+                          f"{LOAD_PLUGINS_ENV}", file=file, key=key)
+    if target in comps:
+        if target != name and (kind, name) not in _warned_aliases:
+            _warned_aliases.add((kind, name))
+            where = f"{file}: {key}: " if file and key else ""
+            print(f"warning: {where}{kind} name {name!r} is deprecated; use {target!r}", file=sys.stderr)
+        return comps[target]
     known = sorted(comps)
-    close = difflib.get_close_matches(name, known, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    close = difflib.get_close_matches(name, known + sorted(reg.aliases[kind]), n=1)
+    hint = f" (did you mean {canonical_name(kind, close[0])!r}?)" if close else ""
     owners = sorted({c.plugin for c in comps.values()})
-    broken = list(_broken)
     msg = f"unknown {kind} {name!r}{hint}; registered: {', '.join(known) or '(none)'}"
     if owners:
         msg += f" (from plugins: {', '.join(owners)})"
-    if broken:
-        msg += "; broken plugins that may provide it: " + ", ".join(f"{b.name} ({b.error})" for b in broken)
+    if _broken:
+        msg += "; broken plugins that may provide it: " + ", ".join(f"{b.name} ({b.error})" for b in _broken)
     if os.environ.get(LOAD_PLUGINS_ENV) is not None:
         msg += f"; note {LOAD_PLUGINS_ENV}={os.environ[LOAD_PLUGINS_ENV]!r} restricts the plugins loaded"
     raise RecipeError(msg, file=file, key=key)
+
+
+def lifecycle_impls(hook_name: str):
+    """(plugin name, function, argument names) of each implementation of a lifecycle hook, in call order."""
+    load_plugins()
+    caller = getattr(pm.hook, hook_name)
+    return [(impl.plugin_name, impl.function, impl.argnames) for impl in reversed(caller.get_hookimpls())]
 
 
 # --- registering from Python, without packaging --------------------------
@@ -246,7 +345,9 @@ def _register_local(kind: str):
 register_source = _register_local("source")
 register_encoder = _register_local("encoder")
 register_task = _register_local("task")
-register_loader = _register_local("loader")
-register_lora_strategy = _register_local("lora")
+register_model_loader = _register_local("model_loader")
+register_lora_strategy = _register_local("lora_strategy")
 register_evaluator = _register_local("evaluator")
 register_tracker = _register_local("tracker")
+#: deprecated spelling of ``register_model_loader``
+register_loader = register_model_loader

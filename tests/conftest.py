@@ -14,6 +14,7 @@ from pydantic import BaseModel
 import odin_core
 from odin_core.hypergraph import Hypergraph
 from odin_core.protocols import Question
+from odin_core.recipe import load_recipe
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_PLUGINS = REPO / "tests" / "plugins"
@@ -109,6 +110,10 @@ def one_torch_thread():
 @pytest.fixture
 def core_plugin():
     """Register the core test components for one test (llm style: register, then unregister)."""
+    existing = odin_core.pm.get_plugin("core-test")
+    if existing is not None:  # a module fixture registered it for longer
+        yield existing
+        return
     plugin = CoreTestPlugin()
     odin_core.register_plugin(plugin, name="core-test")
     yield plugin
@@ -164,3 +169,8 @@ def run_odin(*args, env_extra=None, cwd=None):
     env.update(env_extra or {})
     return subprocess.run([sys.executable, "-m", "odin_core", *args], capture_output=True, text=True,
                           env=env, cwd=cwd or REPO)
+
+
+def load_data_recipe(path, overrides=None):
+    """A recipe as the ``odin data`` commands load it: a full one, or a data-only one without ``[model]``."""
+    return load_recipe(path, overrides, require_model=False)

@@ -14,13 +14,14 @@ from pydantic import BaseModel
 import odin_core
 from odin_core import data
 from odin_core.answers import format_answer, parse_answer
+from odin_core.chat import recipe_uses_chat
 from odin_core.cli import cli
 from odin_core.errors import DataError, RecipeError
 from odin_core.hypergraph import Hypergraph
 from odin_core.plugins import registry
 from odin_core.recipe import expand_tasks
 
-from conftest import REPO, run_odin
+from conftest import REPO, load_data_recipe, run_odin
 
 ALL_ENCODINGS = ["hypernetx.n_pair", "hypernetx.lo_inc", "hypernetx.adj_mat", "hypernetx.n_set",
                  "hypernetx.ho_inc", "hypernetx.inc_mat", "hypernetx.ho_neigh"]
@@ -133,7 +134,7 @@ def recipe_file(tmp_path):
 
 
 def load(path, *overrides):
-    return data.load_data_recipe(path, list(overrides))
+    return load_data_recipe(path, list(overrides))
 
 
 def tree_digest(folder: Path) -> dict:
@@ -148,7 +149,7 @@ def built(tmp_path_factory):
     path = folder / "recipe.toml"
     path.write_text(DATA_RECIPE.format(encodings=json.dumps(ALL_ENCODINGS), cache=(folder / "cache").as_posix()),
                     encoding="utf-8")
-    recipe = data.load_data_recipe(path)
+    recipe = load_data_recipe(path)
     dataset, report = data.build_dataset(recipe)
     return recipe, dataset, report
 
@@ -390,8 +391,8 @@ count = 30
 def test_messages_column_follows_the_chat_template(tmp_path, data_plugin, loader, chat, expected):
     path = tmp_path / "chat.toml"
     path.write_text(CHAT_RECIPE.format(loader=loader, chat=chat), encoding="utf-8")
-    recipe = data.load_data_recipe(path)
-    assert data.uses_chat_template(recipe) is expected
+    recipe = load_data_recipe(path)
+    assert recipe_uses_chat(recipe) is expected
     dataset, _ = data.build_dataset(recipe)
     assert ("messages" in dataset["train"].column_names) is expected
     if expected:
@@ -449,11 +450,11 @@ def test_freeze_writes_a_set_that_loads_back(recipe_file, tmp_path):
 
 
 def test_base_recipes_validate():
-    base = data.load_data_recipe(REPO / "recipes" / "base" / "hypergraph_data.toml")
-    assert base.data.encodings == ALL_ENCODINGS and base.data.tasks == ["all"]
+    base = load_data_recipe(REPO / "recipes" / "base" / "hypergraph_data.toml")
+    assert base.data.encoding_names == ALL_ENCODINGS and base.data.task_names == ["all"]
     assert base.data.frozen_eval == "hypergraph-eval-v1"
     assert {s.name for s in base.data.sources} >= {"hypernetx.synthetic", "hypernetx.sample"}
-    frozen_recipe = data.load_data_recipe(REPO / "recipes" / "base" / "hypergraph_eval_v1.toml")
+    frozen_recipe = load_data_recipe(REPO / "recipes" / "base" / "hypergraph_eval_v1.toml")
     assert frozen_recipe.name == "hypergraph-eval-v1" and frozen_recipe.data.split.test == 1.0
 
 
@@ -467,7 +468,7 @@ def test_cli_build_show_stats(recipe_file):
     assert "reused cached dataset" in again.output
     shown = runner.invoke(cli, ["data", "show", path, "--set", "data.num_examples.train=68", "-n", "2",
                                 "--task", "vertex_connection"])
-    assert shown.exit_code == 0 and shown.output.count("task=vertex_connection") == 2
+    assert shown.exit_code == 0 and shown.output.count("task=hypernetx.vertex_connection ") == 2
     assert "\nQ: " in shown.output and "A: Ans: [" in shown.output
     stats = runner.invoke(cli, ["data", "stats", path, "--set", "data.num_examples.train=68"])
     assert stats.exit_code == 0 and "vertex_connection" in stats.output and "yes 50%" in stats.output
@@ -495,4 +496,4 @@ def test_cli_errors_are_one_line(recipe_file, tmp_path):
     missing = tmp_path / "nodata.toml"
     missing.write_text('name = "x"\n', encoding="utf-8")
     with pytest.raises(RecipeError, match="no \\[data\\] section"):
-        data.load_data_recipe(missing)
+        load_data_recipe(missing)

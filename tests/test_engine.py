@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, run_odin
-from odin_core import engine
+from odin_core import chat, engine
 from odin_core.protocols import LoadedModel
 from training_support import TEXTS_FOR_TOKENIZER, recipe_text, toy_datasets, toy_rows, train_run, write_recipe
 
@@ -36,14 +36,14 @@ def tokenizer():
 def test_labels_cover_the_completion_and_eos_only(tokenizer):
     rows = toy_rows(4, 1, "train")
     batch = {key: [row[key] for row in rows] for key in ("prompt", "completion")}
-    out = engine.tokenize_batch(tokenizer, batch, chat=False)
+    out = chat.tokenize_batch(tokenizer, batch, chat=False)
     for row, ids, labels in zip(rows, out["input_ids"], out["labels"]):
         assert ids[-1] == tokenizer.eos_token_id and len(ids) == len(labels)
         start = next(i for i, label in enumerate(labels) if label != -100)
         assert all(label == -100 for label in labels[:start]) and labels[start:] == ids[start:]
         assert tokenizer.decode(ids[:start]) == row["prompt"]
         assert tokenizer.decode(ids[start:], skip_special_tokens=True) == row["completion"]
-    full = engine.tokenize_batch(tokenizer, batch, chat=False, completion_only_loss=False)
+    full = chat.tokenize_batch(tokenizer, batch, chat=False, completion_only_loss=False)
     assert full["labels"] == full["input_ids"]
 
 
@@ -55,7 +55,7 @@ def test_chat_rows_go_through_the_template_and_train_on_the_answer():
                                     "{% endfor %}{% if add_generation_prompt %}<|assistant|>{% endif %}")
     row = toy_rows(1, 2, "train")[0]
     messages = [{"role": "user", "content": row["prompt"]}, {"role": "assistant", "content": row["completion"].strip()}]
-    out = engine.tokenize_batch(chat_tokenizer, {"messages": [messages]}, chat=True)
+    out = chat.tokenize_batch(chat_tokenizer, {"messages": [messages]}, chat=True)
     ids, labels = out["input_ids"][0], out["labels"][0]
     start = next(i for i, label in enumerate(labels) if label != -100)
     assert chat_tokenizer.decode(ids[:start]) == f"<|user|>{row['prompt']}<|endoftext|><|assistant|>"
@@ -71,7 +71,7 @@ def test_chat_rows_go_through_the_template_and_train_on_the_answer():
 def test_examples_whose_completion_is_cut_off_are_dropped(tokenizer):
     loaded = LoadedModel(model=None, tokenizer=tokenizer, engine="transformers")
     split = toy_datasets(train=12, validation=0, test=0)["train"]
-    lengths = [len(ids) for ids in engine.tokenize_batch(tokenizer, split[:], chat=False)["input_ids"]]
+    lengths = [len(ids) for ids in chat.tokenize_batch(tokenizer, split[:], chat=False)["input_ids"]]
     limit = sorted(lengths)[6] - 6  # about half the prompts are longer than this
     kept, dropped = engine.tokenize_split(split, loaded, max_length=limit)
     assert dropped > 0 and len(kept) + dropped == 12
@@ -89,12 +89,15 @@ def trained(tmp_path_factory):
     from conftest import CoreTestPlugin
 
     folder = tmp_path_factory.mktemp("trained")
-    odin_core.register_plugin(CoreTestPlugin(), name="core-test-engine")
+    mine = odin_core.pm.get_plugin("core-test") is None
+    if mine:
+        odin_core.register_plugin(CoreTestPlugin(), name="core-test")
     recipe = write_recipe(folder, recipe_text(max_steps=8, logging_steps=2, save_steps=3,
                                               training_extra="eval_steps = 4"))
     summary, loaded, run_dir = train_run(recipe, folder / "run", toy_datasets())
     yield summary, loaded, run_dir
-    odin_core.unregister_plugin(name="core-test-engine")
+    if mine:
+        odin_core.unregister_plugin(name="core-test")
 
 
 def test_training_writes_adapter_state_and_checkpoints(trained):

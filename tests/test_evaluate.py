@@ -10,22 +10,21 @@ import pytest
 
 from odin_core.answers import format_answer
 from odin_core.errors import DataError, RecipeError
+from odin_core.device import parameter_count
 from odin_core.evaluate import (
     EvalContext,
     ModelRunner,
-    answer_budgets,
-    check_evaluator_columns,
     completion_logprobs,
     end_of_answer,
     evaluate_model,
     generate,
     inference_mode,
-    parameter_count,
     select_examples,
     trivial_baselines,
 )
+from odin_core.evaluate.generation import answer_budgets
 from odin_core.protocols import LoadedModel
-from odin_core.recipe import validate
+from odin_core.recipe import check_evaluator_columns, validate
 from conftest import MINIMAL_RECIPE
 
 # --- a tiny dataset and model --------------------------------------------------------------
@@ -119,7 +118,7 @@ def trained_model(rows):
 
 
 def recipe_for(**generation):
-    data = {"name": "eval-test", "seed": 3, "model": {"loader": "scratch"},
+    data = {"name": "eval-test", "seed": 3, "model": {"loader": "models.scratch"},
             "data": {"sources": [{"name": "none"}], "encodings": ["n_set"]},
             "generation": {"batch_size": 4, **generation}}
     return validate(data, check_components=False)
@@ -223,13 +222,14 @@ def test_evaluate_model_writes_predictions_and_metrics(trained_model, rows, tmp_
     recipe = recipe_for()
     validation = tiny_rows(10, offset=100)
     record = evaluate_model(recipe, trained_model, rows, tmp_path, stage="trained", loss_split=validation)
-    assert record["schema_version"] == 1 and record["stage"] == "trained" and record["num_examples"] == len(rows)
+    assert record["schema_version"] == 2 and record["stage"] == "trained" and record["num_examples"] == len(rows)
     metrics = record["metrics"]
-    assert set(metrics) == {"task_accuracy", "hyperedge_set_metrics", "hyperedge_discrimination", "perplexity"}
-    assert metrics["task_accuracy"]["overall"]["micro"] >= 0.8
-    assert metrics["hyperedge_set_metrics"]["n"] == sum(r["task"] == "shared" for r in rows)
-    assert metrics["hyperedge_discrimination"]["per_scheme"]["SNS"]["auroc"] == 1.0
-    assert metrics["perplexity"]["examples"] == 10 and metrics["perplexity"]["split"] == "validation"
+    assert set(metrics) == {"metrics.task_accuracy", "metrics.hyperedge_set", "metrics.hyperedge_discrimination",
+                            "metrics.perplexity"}
+    assert metrics["metrics.task_accuracy"]["overall"]["micro"] >= 0.8
+    assert metrics["metrics.hyperedge_set"]["n"] == sum(r["task"] == "shared" for r in rows)
+    assert metrics["metrics.hyperedge_discrimination"]["per_scheme"]["SNS"]["auroc"] == 1.0
+    assert metrics["metrics.perplexity"]["examples"] == 10 and metrics["metrics.perplexity"]["split"] == "validation"
     assert record["model"]["parameters"] == sum(p.numel() for p in trained_model.model.parameters())
     assert record["generation"]["generation_seconds"] > 0
     lines = (tmp_path / "predictions-trained.jsonl").read_text().splitlines()
@@ -237,15 +237,15 @@ def test_evaluate_model_writes_predictions_and_metrics(trained_model, rows, tmp_
     assert len(predictions) == len(rows) and record["predictions_file"] == "predictions-trained.jsonl"
     assert {"prompt", "expected", "generated", "parsed", "correct", "format_error", "score"} <= set(predictions[0])
     correct = sum(p["correct"] for p in predictions)
-    assert correct == metrics["task_accuracy"]["overall"]["correct"]
+    assert correct == metrics["metrics.task_accuracy"]["overall"]["correct"]
     assert not list(tmp_path.glob(".*.tmp"))  # atomic writes leave nothing behind
 
 
 def test_evaluate_model_uses_the_recipes_evaluators_and_sample(random_model, rows, tmp_path):
     recipe = recipe_for(max_examples=10)
-    recipe.eval = validate({**recipe.resolved(), "eval": [{"name": "task_accuracy"}]}, check_components=False).eval
+    recipe.eval = validate({**recipe.resolved(), "eval": [{"name": "metrics.task_accuracy"}]}, check_components=False).eval
     record = evaluate_model(recipe, random_model, rows, tmp_path, stage="base")
-    assert list(record["metrics"]) == ["task_accuracy"] and record["num_examples"] == 10
+    assert list(record["metrics"]) == ["metrics.task_accuracy"] and record["num_examples"] == 10
     assert "prompts_over_context" not in record["generation"]
     tokenizer = random_model.tokenizer
     limit, tokenizer.model_max_length = tokenizer.model_max_length, 24
@@ -290,13 +290,13 @@ def test_trivial_baselines_use_the_training_split(rows, tmp_path):
     assert set(baselines) == {"majority", "constant_set"}
     majority = baselines["majority"]
     assert majority["num_examples"] == len(rows)
-    per_task = majority["metrics"]["task_accuracy"]["per_task"]
+    per_task = majority["metrics"]["metrics.task_accuracy"]["per_task"]
     # connection answers in training: Yes when k % 4 == 1 among k % 5 == 1 -> mostly No
     assert majority["answers"]["connection"] is False
     expected = sum(1 for r in rows if r["task"] == "connection" and not json.loads(r["answer"]))
     assert per_task["connection"]["correct"] == expected
-    assert majority["metrics"]["hyperedge_discrimination"]["all"]["auroc"] == pytest.approx(0.5)
-    assert majority["metrics"]["perplexity"] == {"skipped": "no model"}
+    assert majority["metrics"]["metrics.hyperedge_discrimination"]["all"]["auroc"] == pytest.approx(0.5)
+    assert majority["metrics"]["metrics.perplexity"] == {"skipped": "no model"}
     assert baselines["constant_set"]["num_examples"] == sum(r["task"] == "shared" for r in rows)
     with pytest.raises(DataError, match="training split"):
         trivial_baselines(recipe, {"train": [], "test": rows})
@@ -337,7 +337,7 @@ def test_evaluator_columns_are_checked_at_validate_time(core_plugin, write_recip
         path = write_recipe(MINIMAL_RECIPE + '\n[[eval]]\nname = "test.needs_gold"\n')
         result = CliRunner().invoke(cli, ["validate", str(path)])
         assert result.exit_code == 2 and "eval.0.name" in result.output and "gold_rationale" in result.output
-        path = write_recipe(MINIMAL_RECIPE + '\n[[eval]]\nname = "hyperedge_set_metrics"\ntasks = ["shared"]\n')
+        path = write_recipe(MINIMAL_RECIPE + '\n[[eval]]\nname = "metrics.hyperedge_set"\ntasks = ["shared"]\n')
         assert CliRunner().invoke(cli, ["validate", str(path)]).exit_code == 0
     finally:
         odin_core.unregister_plugin(name="needs-gold")
@@ -362,7 +362,7 @@ def test_unsloth_engine_switches_to_inference_and_back(tmp_path):
         loaded = LoadedModel(model=model, tokenizer=tokenizer, engine="unsloth")
         record = evaluate_model(recipe_for(), loaded, rows, {str(tmp_path)!r}, stage="base", loss_split=rows)
         print(json.dumps({{"training": model.training, "n": record["num_examples"],
-                          "loss": record["metrics"]["perplexity"]["loss"]}}))
+                          "loss": record["metrics"]["metrics.perplexity"]["loss"]}}))
     """)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -103,8 +103,8 @@ def test_adapter_initialisation_follows_random_state(core_plugin, write_recipe, 
         options = f"r = 4\nalpha = 8\ngradient_checkpointing = false" + (
             f"\nrandom_state = {random_state}" if random_state is not None else "")
         recipe = load_recipe(write_recipe(recipe_text(lora_options=options)))
-        strategy = get_component("lora", "lora").create(recipe.lora.options)
-        loader = get_component("loader", "scratch").create(recipe.model.options)
+        strategy = get_component("lora_strategy", "finetune.lora").create(recipe.lora.options)
+        loader = get_component("model_loader", "models.scratch").create(recipe.model.options)
         run = tmp_path / "run"
         run.mkdir(exist_ok=True)
         loaded = loader.load(recipe.model, strategy, RunDir(run, recipe), TEXTS_FOR_TOKENIZER)
@@ -126,26 +126,26 @@ def test_unknown_target_module_lists_the_models_layers(core_plugin, write_recipe
 def test_strategy_options_are_validated(core_plugin, write_recipe):
     with pytest.raises(RecipeError, match="lora.dropout"):
         load_recipe(write_recipe(recipe_text(lora_options="dropout = 1.5")))
-    with pytest.raises(RecipeError, match="unknown key for lora 'full'"):
+    with pytest.raises(RecipeError, match="unknown key for lora_strategy 'finetune.full'"):
         load_recipe(write_recipe(recipe_text(strategy="full", lora_options="r = 8")))
 
 
 def test_qlora_without_cuda_is_refused_before_loading(core_plugin, write_recipe, tmp_path):
     import torch
 
-    from odin_core.run import check_device
+    from odin_core.device import check_device
 
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU: QLoRA can run here")
     recipe = load_recipe(write_recipe(recipe_text(strategy="qlora")))
-    strategy = get_component("lora", "qlora").create(recipe.lora.options)
+    strategy = get_component("lora_strategy", "finetune.qlora").create(recipe.lora.options)
     assert strategy.requires_cuda and strategy.load_in_4bit
     with pytest.raises(RecipeError, match="needs a CUDA GPU"):
-        check_device(recipe, strategy)
+        check_device(recipe, needs_cuda=strategy.requires_cuda)
     # the loaders refuse too, for callers that skip the check (never a silent 16-bit load)
     from odin_core.rundir import RunDir
 
-    loader = get_component("loader", "llama").create(None)
+    loader = get_component("model_loader", "models.llama").create(None)
     with pytest.raises(RecipeError, match="needs a CUDA GPU"):
         loader.load(recipe.model.model_copy(update={"name": "unsloth/llama-3.2-1b-instruct-bnb-4bit"}), strategy,
                     RunDir(tmp_path, recipe), None)

@@ -240,8 +240,12 @@ def test_task_accuracy_by_hand():
     assert result["overall"]["micro"] == pytest.approx(3 / 6)
     assert result["overall"]["macro"] == pytest.approx((1 / 3 + 1 / 2 + 1) / 3)
     assert result["overall"]["format_errors"] == 2  # "I think so" and "Yes, No"
+    # Wilson 95% for 1/3: (p + z²/2n ± z·sqrt(p(1-p)/n + z²/4n²)) / (1 + z²/n) with z = 1.96 -> 0.0615, 0.7923
     assert result["per_task"]["edge_count"] == {"n": 3, "correct": 1, "accuracy": pytest.approx(1 / 3),
+                                                "ci95": [pytest.approx(0.0615, abs=1e-4), pytest.approx(0.7923, abs=1e-4)],
                                                 "format_errors": 1, "family": "low_order", "answer_kind": "count"}
+    low, high = result["overall"]["macro_ci95"]
+    assert low <= result["overall"]["macro"] <= high and 0 <= low < high <= 1
     assert result["per_encoding"]["enc_a"]["accuracy"] == pytest.approx(2 / 3)  # 3 right, 5 unreadable, Yes right
     assert result["per_encoding"]["enc_b"]["accuracy"] == pytest.approx(1 / 3)
     assert result["per_family"]["low_order"]["accuracy"] == pytest.approx(2 / 5)

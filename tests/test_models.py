@@ -31,9 +31,9 @@ def no_hub(monkeypatch):
 
 def load(recipe_path, run_path, texts=TEXTS, strategy=None):
     recipe = load_recipe(recipe_path)
-    strategy = strategy or get_component("lora", recipe.lora.strategy).create(recipe.lora.options)
+    strategy = strategy or get_component("lora_strategy", recipe.lora.strategy).create(recipe.lora.options)
     run_path.mkdir(parents=True, exist_ok=True)
-    loader = get_component("loader", recipe.model.loader).create(recipe.model.options)
+    loader = get_component("model_loader", recipe.model.loader).create(recipe.model.options)
     return loader.load(recipe.model, strategy, RunDir(run_path, recipe), texts)
 
 
@@ -166,8 +166,8 @@ def test_cached_hub_model_loads_without_network(core_plugin, write_recipe, tmp_p
 def test_llama1b_recipe_without_network_fails_with_one_message(tmp_path, no_hub):
     """The real recipe's hub model, loaded without network (lora so the CPU check passes): one ModelError."""
     recipe = load_recipe(REPO / "recipes/hypergraph_llama1b.toml", ["lora.strategy=lora", "training.engine=transformers"])
-    strategy = get_component("lora", "lora").create(recipe.lora.options)
-    loader = get_component("loader", "llama").create(recipe.model.options)
+    strategy = get_component("lora_strategy", "finetune.lora").create(recipe.lora.options)
+    loader = get_component("model_loader", "models.llama").create(recipe.model.options)
     with pytest.raises(ModelError) as info:
         loader.load(recipe.model, strategy, RunDir(tmp_path, recipe), None)
     message = str(info.value)
@@ -201,10 +201,10 @@ def test_odin_run_of_an_unreachable_model_is_one_message(tmp_path):
 def test_model_recipes_validate():
     for name in ("hypergraph_llama1b", "hypergraph_phi_mini", "hypergraph_mistral7b", "quickstart"):
         recipe = load_recipe(REPO / "recipes" / f"{name}.toml")
-        assert recipe.data.tasks == ["all"]
+        assert recipe.data.task_names == ["all"]
     llama = load_recipe(REPO / "recipes/hypergraph_llama1b.toml")
     assert (llama.model.name, llama.lora.strategy, llama.lora.options.r) == (
-        "unsloth/llama-3.2-1b-instruct-bnb-4bit", "qlora", 16)
+        "unsloth/llama-3.2-1b-instruct-bnb-4bit", "finetune.qlora", 16)
     assert (llama.training.batch_size, llama.training.gradient_accumulation_steps, llama.model.max_seq_length) == (
         4, 4, 2048)
 

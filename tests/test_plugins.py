@@ -11,12 +11,12 @@ from conftest import run_odin
 from odin_core.plugins import get_component, plugin_infos, registry
 from odin_core.recipe import load_recipe
 
-BUILTIN_PLUGINS = {"hypernetx", "models", "lora", "metrics", "wandb"}
+BUILTIN_PLUGINS = {"hypernetx", "models", "finetune", "metrics", "trackers"}
 
 THIRD_PARTY_RECIPE = """\
 name = "third-party"
 [model]
-loader = "scratch"
+loader = "models.scratch"
 [data]
 encodings = ["example.edge_list", "hypernetx.n_set"]
 tasks = ["vertex_count"]
@@ -32,11 +32,11 @@ def test_builtin_plugins_are_entry_points_with_components():
     names = {p["name"] for p in listing["plugins"]}
     assert BUILTIN_PLUGINS <= names
     by_name = {p["name"]: p for p in listing["plugins"]}
-    assert by_name["hypernetx"]["distribution"] == "odin"
+    assert by_name["hypernetx"]["distribution"] == "odin-slm"
     assert "hypernetx.n_set" in by_name["hypernetx"]["components"]["encoder"]
     assert "register_encoders" in by_name["hypernetx"]["hooks"]
-    assert "lora" in by_name["lora"]["components"]["lora"]
-    assert "scratch" in by_name["models"]["components"]["loader"]
+    assert "finetune.lora" in by_name["finetune"]["components"]["lora_strategy"]
+    assert "models.scratch" in by_name["models"]["components"]["model_loader"]
 
 
 def test_third_party_plugin_is_listed_and_its_encoder_validates(example_plugins_path, tmp_path):
@@ -76,10 +76,10 @@ def test_unknown_encoder_without_the_plugin_names_the_problem(tmp_path):
 def test_load_plugins_env_filters_entry_points(example_plugins_path):
     env = {"PYTHONPATH": str(example_plugins_path), "ODIN_LOAD_PLUGINS": ""}
     listing = json.loads(run_odin("plugins", "--json", env_extra=env).stdout)
-    assert listing == {"plugins": [], "broken": []}
-    env["ODIN_LOAD_PLUGINS"] = "example,lora"
+    assert listing == {"plugins": [], "broken": [], "clashes": []}
+    env["ODIN_LOAD_PLUGINS"] = "example,finetune"
     listing = json.loads(run_odin("plugins", "--json", env_extra=env).stdout)
-    assert {p["name"] for p in listing["plugins"]} == {"example", "lora"}
+    assert {p["name"] for p in listing["plugins"]} == {"example", "finetune"}
     assert listing["broken"] == []
 
 

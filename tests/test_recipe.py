@@ -8,7 +8,7 @@ from click.testing import CliRunner
 from odin_core.cli import cli
 from odin_core.errors import RecipeError
 from odin_core.recipe import apply_overrides, deep_merge, load_recipe, parse_override
-from odin_core.rundir import to_toml
+from odin_core.files import to_toml
 
 pytestmark = pytest.mark.usefixtures("core_plugin")
 
@@ -111,7 +111,7 @@ def test_extends_deep_merges_and_overrides_apply_last(write_recipe):
     assert recipe.training.learning_rate == 5e-5
     assert recipe.model.options.hidden_size == 48
     assert recipe.data.sources[0].options.count == 2
-    assert recipe.data.encodings == ["test.encoder"]  # inherited from base
+    assert recipe.data.encoding_names == ["test.encoder"]  # inherited from base
 
 
 def test_extends_cycle_and_missing_parent(write_recipe):

@@ -11,7 +11,8 @@ from click.testing import CliRunner
 from odin_core.cli import cli
 from odin_core.evaluate import evaluate_model, trivial_baselines
 from odin_core.protocols import LoadedModel
-from odin_core.report import compare_runs, read_jsonl, render_comparison, worst_failures, write_report
+from odin_core.files import read_jsonl
+from odin_core.report import compare_runs, render_comparison, worst_failures, write_report
 from odin_core.rundir import RunDir
 from test_evaluate import build_tiny_model, fit, recipe_for, tiny_rows
 
@@ -71,9 +72,9 @@ def test_report_shows_base_trained_and_baseline_per_task(runs):
     per_task = {row["task"]: row for row in table_rows(text, "## Accuracy per task")}
     assert set(per_task) == TASKS
     for task, row in per_task.items():
-        base = metrics["base"]["metrics"]["task_accuracy"]["per_task"][task]["accuracy"]
-        trained = metrics["trained"]["metrics"]["task_accuracy"]["per_task"][task]["accuracy"]
-        majority = metrics["baselines"]["majority"]["metrics"]["task_accuracy"]["per_task"][task]["accuracy"]
+        base = metrics["base"]["metrics"]["metrics.task_accuracy"]["per_task"][task]["accuracy"]
+        trained = metrics["trained"]["metrics"]["metrics.task_accuracy"]["per_task"][task]["accuracy"]
+        majority = metrics["baselines"]["majority"]["metrics"]["metrics.task_accuracy"]["per_task"][task]["accuracy"]
         assert row["base %"] == f"{100 * base:.1f}" and row["trained %"] == f"{100 * trained:.1f}"
         assert row["Δ trained−base"] == f"{100 * (trained - base):+.1f}"
         assert row["majority %"] == f"{100 * majority:.1f}"
@@ -160,8 +161,8 @@ def test_compare_puts_runs_side_by_side_smallest_first(runs):
     assert names == ["untrained", "small"]  # hidden 32 has fewer parameters than hidden 64
     small = comparison["runs"][1]
     metrics = json.loads((runs["small"] / "metrics.json").read_text())
-    assert small["accuracy"] == metrics["trained"]["metrics"]["task_accuracy"]["overall"]["micro"]
-    assert small["majority_accuracy"] == metrics["baselines"]["majority"]["metrics"]["task_accuracy"]["overall"]["micro"]
+    assert small["accuracy"] == metrics["trained"]["metrics"]["metrics.task_accuracy"]["overall"]["micro"]
+    assert small["majority_accuracy"] == metrics["baselines"]["majority"]["metrics"]["metrics.task_accuracy"]["overall"]["micro"]
     assert set(comparison["tasks"]) == TASKS and set(comparison["tasks"]["shared"]) == {"small", "untrained"}
 
     result = CliRunner().invoke(cli, ["compare", str(runs["small"]), str(runs["untrained"])])
@@ -186,7 +187,7 @@ name = "{name}"
 seed = {seed}
 
 [model]
-loader = "scratch"
+loader = "models.scratch"
 max_seq_length = 1024
 num_layers = 2
 hidden_size = 32
@@ -194,7 +195,7 @@ num_heads = 4
 vocab_size = 320
 
 [lora]
-strategy = "lora"
+strategy = "finetune.lora"
 r = 4
 alpha = 8
 
@@ -240,12 +241,13 @@ def test_odin_run_then_eval_on_a_frozen_set_and_compare(tmp_path):
     (run,) = (tmp_path / "runs").iterdir()
     metrics = json.loads((run / "metrics.json").read_text())
     assert {"base", "trained", "baselines", "training"} <= set(metrics)
-    assert metrics["trained"]["metrics"]["perplexity"]["examples"] == 8  # the validation split
+    assert metrics["trained"]["metrics"]["metrics.perplexity"]["examples"] == 8  # the validation split
     assert metrics["trained"]["num_examples"] == 12
     text = (run / "report.md").read_text()
     assert {row["stage"] for row in table_rows(text, "## Summary")} == {"base", "trained", "majority"}
     assert {row["task"] for row in table_rows(text, "## Accuracy per task")} == {
-        "hyperedge_count", "vertex_connection", "shared_vertices", "hyperedge_discrimination"}
+        "hypernetx.hyperedge_count", "hypernetx.vertex_connection", "hypernetx.shared_vertices",
+        "hypernetx.hyperedge_discrimination"}
     assert (run / "loss.png").exists() and (run / "predictions-base.jsonl").exists()
 
     frozen_dir, _ = data.write_frozen_eval_set(load_recipe(other), "toy-frozen", dest=tmp_path / "toy-frozen")

@@ -6,7 +6,8 @@ import os
 import pytest
 
 from odin_core.recipe import load_recipe
-from odin_core.rundir import RunDir, atomic_write_text
+from odin_core.files import atomic_write_text
+from odin_core.rundir import RunDir
 
 
 def test_atomic_write_leaves_old_file_when_interrupted(tmp_path, monkeypatch):

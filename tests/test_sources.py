@@ -8,6 +8,7 @@ import types
 import pytest
 
 from odin_core.errors import DataError, RecipeError
+from conftest import load_data_recipe
 from odin_core.hypergraph import Hypergraph
 from odin_core.plugins import registry
 from odin_hypernetx import sources
@@ -309,8 +310,7 @@ def test_sample_size_larger_than_the_source(tmp_path):
 
 
 def test_sample_checks_its_inner_source(write_recipe):
-    from odin_core.data import load_data_recipe
-
+    
     text = """\
     [data]
     encodings = ["hypernetx.n_set"]

@@ -15,7 +15,7 @@ FAKE_KEY = "0d1n" + "7e57" * 9  # 40 characters, the shape of a wandb API key
 
 TRACKING = """
 [[tracking]]
-name = "wandb"
+name = "trackers.wandb"
 project = "odin-tests"
 mode = "offline"
 tags = ["test"]
@@ -57,7 +57,7 @@ def test_offline_tracker_records_a_run_without_leaking_the_key(core_plugin, writ
     run = RunDir.create(recipe, tmp_path / "runs")
     run.write_start_files()
     events = RunEvents(run)
-    assert [name for name, _ in events.trackers] == ["wandb"]
+    assert [name for name, _ in events.trackers] == ["trackers.wandb"]
     events.start()
     events.metrics(1, {"loss": 2.5, "learning_rate": 1e-3})
     events.metrics(2, {"loss": 2.0, "learning_rate": 5e-4})

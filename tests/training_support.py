@@ -54,7 +54,7 @@ save_total_limit = 2
 
 
 SCRATCH_MODEL = """\
-loader = "scratch"
+loader = "models.scratch"
 max_seq_length = 256
 architecture = "{architecture}"
 num_layers = 2
@@ -68,7 +68,7 @@ def local_model(loader: str, name, extra: str = "") -> str:
     return f'loader = "{loader}"\nname = "{name}"\nmax_seq_length = 256\n{extra}'
 
 
-def recipe_text(*, engine="transformers", strategy="lora", architecture="llama", model=None, max_steps=6,
+def recipe_text(*, engine="transformers", strategy="finetune.lora", architecture="llama", model=None, max_steps=6,
                 logging_steps=2, save_steps=3, lora_options='r = 8\nalpha = 16\ngradient_checkpointing = false',
                 training_extra="") -> str:
     """A recipe training a tiny model (the scratch model of ``architecture`` unless ``model`` is given)."""
@@ -143,30 +143,24 @@ def write_recipe(folder: Path, text: str, name: str = "recipe.toml") -> Path:
 
 
 def train_run(recipe_path, run_path, datasets, resume: bool = False, callbacks=()):
-    """Load, apply the strategy and train, as ``odin_core.run.run`` does; returns (summary, loaded, run_dir)."""
-    from odin_core import engine
-    from odin_core.events import RunEvents
-    from odin_core.plugins import get_component
+    """The training steps of ``odin run`` (``RunFlow``) on given datasets, without the evaluations.
+
+    Returns (training summary, loaded model, run dir)."""
+    from odin_core.flows.run import RunFlow
     from odin_core.recipe import load_recipe
     from odin_core.rundir import RunDir
-    from odin_core.run import check_device
 
     recipe = load_recipe(recipe_path)
-    run_path = Path(run_path)
-    run_path.mkdir(parents=True, exist_ok=True)
-    run_dir = RunDir(run_path, recipe)
-    run_dir.write_start_files()
-    events = RunEvents(run_dir)
-    events.start()
-    strategy = get_component("lora", recipe.lora.strategy).create(recipe.lora.options)
-    check_device(recipe, strategy)
-    loader = get_component("loader", recipe.model.loader).create(recipe.model.options)
-    texts = (row["prompt"] + row["completion"] for row in datasets["train"])
-    loaded = loader.load(recipe.model, strategy, run_dir, texts)
-    loaded.model = strategy.apply(loaded, recipe.seed)
-    summary = engine.train(recipe, loaded, datasets, run_dir, events, resume=resume, callbacks=callbacks)
-    events.end("completed", summary)
-    return summary, loaded, run_dir
+    flow = RunFlow(recipe, resume=str(run_path) if resume else None, datasets=datasets, callbacks=callbacks,
+                   run_dir=RunDir(run_path, recipe))
+    flow.setup_run_dir()
+    flow.events.start()
+    flow.setup_strategy()
+    flow.setup_data()
+    flow.setup_model()
+    flow.train()
+    flow.events.end("completed", flow.metrics["training"])
+    return flow.metrics["training"], flow.loaded, flow.run_dir
 
 
 def _pause_callback(run_path: Path, step: int):

@@ -42,4 +42,4 @@ def register_tasks(register):
     from odin_hypernetx.tasks import TASKS
 
     for name, factory in TASKS.items():
-        register(name, factory)
+        register(f"hypernetx.{name}", factory, aliases=(name,))  # the bare names of earlier releases

@@ -15,7 +15,7 @@ the data's own). Everything here is plain string building on the lean
 
 from __future__ import annotations
 
-from odin_core.hypergraph import Hypergraph
+from odin_core import Hypergraph
 
 
 def join_words(items: list[str]) -> str:

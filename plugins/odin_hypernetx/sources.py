@@ -33,8 +33,7 @@ from typing import Any, Iterator, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-from odin_core.errors import DataError
-from odin_core.hypergraph import Hypergraph
+from odin_core import DataError, Hypergraph, OdinError, derive_seed, get_component
 
 #: LLM4Hypergraph's vertex-count classes, drawn with equal probability.
 DEFAULT_SIZE_CLASSES = ((5, 9), (10, 14), (15, 19))
@@ -43,10 +42,6 @@ VertexNames = Literal["ids", "data"]
 _FORBIDDEN_IN_NAMES = (",", "[", "]", "\n", "\r")
 
 
-def derive_seed(*parts) -> int:
-    """A 63-bit seed from any printable parts (stable across Python runs, unlike ``hash``)."""
-    digest = hashlib.sha256("\x1f".join(str(p) for p in parts).encode("utf-8")).digest()
-    return int.from_bytes(digest[:8], "big") >> 1
 
 
 class _Options(BaseModel):
@@ -793,9 +788,6 @@ class SampleOptions(_Options):
     @field_validator("source")
     @classmethod
     def _known_source(cls, value):
-        from odin_core.errors import OdinError
-        from odin_core.plugins import get_component
-
         if not isinstance(value.get("name"), str):
             raise ValueError("needs a 'name' naming a source, e.g. { name = \"hypernetx.lesmis\" }")
         if value["name"] == "hypernetx.sample":
@@ -833,8 +825,6 @@ class SampleSource:
         self.options = options
 
     def _inner_source(self):
-        from odin_core.plugins import get_component
-
         spec = dict(self.options.source)
         component = get_component("source", spec.pop("name"))
         options = component.options.model_validate(spec) if component.options is not None else None

@@ -17,7 +17,7 @@ the hyperedge order, so the layout gives no surface cue.
 
 from __future__ import annotations
 
-from odin_core.hypergraph import Hypergraph
+from odin_core import Hypergraph
 
 PYRAMID = "hyper pyramid"
 CHECKED_TABLE = "hyper checked table"

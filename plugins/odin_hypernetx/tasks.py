@@ -27,8 +27,7 @@ separate hyperedges and are never a *proper* subset of each other.
 
 from __future__ import annotations
 
-from odin_core.hypergraph import Hypergraph
-from odin_core.protocols import Question
+from odin_core import NEGATIVE_SCHEMES, Hypergraph, Question
 
 from .structures import STRUCTURE_LABELS, random_structure
 
@@ -608,7 +607,6 @@ class HyperedgeCompletion(_Task):
                         {"hyperedge_size": len(edge), "shown": len(shown)})
 
 
-NEGATIVE_SCHEMES = ("SNS", "MNS", "CNS")
 
 
 class HyperedgeDiscrimination(_Task):

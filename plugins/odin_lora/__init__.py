@@ -117,4 +117,4 @@ STRATEGIES = {
 @odin_core.hookimpl
 def register_lora_strategies(register):
     for name, (factory, options) in STRATEGIES.items():
-        register(name, factory, options=options)
+        register(f"finetune.{name}", factory, options=options, aliases=(name,))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from odin_core.errors import ModelError
+from odin_core import ModelError
 
 
 def _check_targets(model, targets) -> None:

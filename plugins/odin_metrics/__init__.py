@@ -1,7 +1,8 @@
 """Odin's built-in evaluators: task accuracy, hyperedge set metrics, hyperedge discrimination, perplexity.
 
 Each is selected by name in a recipe's ``[[eval]]`` table; its other keys are
-its options. Evaluators read an ``odin_core.evaluate.EvalContext``.
+its options. Evaluators read an ``odin_core.evaluate.EvalContext`` and contribute their own
+``report.md`` section through ``report_section``.
 """
 
 import odin_core
@@ -19,8 +20,9 @@ from .evaluators import (
 
 @odin_core.hookimpl
 def register_evaluators(register):
-    register("task_accuracy", TaskAccuracy)
-    register("hyperedge_set_metrics", HyperedgeSetMetrics, options=SetMetricsOptions)
-    register("hyperedge_discrimination", HyperedgeDiscrimination, options=DiscriminationOptions)
-    register("perplexity", Perplexity, options=PerplexityOptions)
+    register("metrics.task_accuracy", TaskAccuracy, aliases=("task_accuracy",))
+    register("metrics.hyperedge_set", HyperedgeSetMetrics, options=SetMetricsOptions, aliases=("hyperedge_set_metrics",))
+    register("metrics.hyperedge_discrimination", HyperedgeDiscrimination, options=DiscriminationOptions,
+             aliases=("hyperedge_discrimination",))
+    register("metrics.perplexity", Perplexity, options=PerplexityOptions, aliases=("perplexity",))
 

@@ -6,11 +6,10 @@ from collections import defaultdict
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from odin_core.answers import FORMAT_ERROR, gold_value
+from odin_core import FORMAT_ERROR, NEGATIVE_SCHEMES, bootstrap_interval, gold_value, wilson_interval
+from odin_core.markdown import interval, num, pct, table
 
-from .scores import ranking_scores, set_score, summarize_sets, tally
-
-NEGATIVE_SCHEMES = ("SNS", "MNS", "CNS")
+from .scores import BOOTSTRAP_RESAMPLES, ranking_scores, set_score, summarize_sets, tally
 
 
 class _Options(BaseModel):
@@ -20,6 +19,10 @@ class _Options(BaseModel):
 def _mean(values):
     values = [v for v in values if v is not None]
     return sum(values) / len(values) if values else None
+
+
+def _macro_accuracy(groups) -> float:
+    return sum(sum(v) / len(v) for v in groups.values()) / len(groups)
 
 
 class TaskAccuracy:
@@ -56,9 +59,12 @@ class TaskAccuracy:
         for (task, encoding), indices in sorted(pairs.items()):
             per_task_encoding[task][encoding] = counts(indices)
         overall = counts(range(len(correct)))
+        by_task = {task: [correct[i] for i in indices] for task, indices in groups["task"].items()}
+        macro_ci = (list(bootstrap_interval(by_task, _macro_accuracy, n_resamples=BOOTSTRAP_RESAMPLES))
+                    if by_task else None)
         overall = {"n": overall["n"], "correct": overall["correct"], "micro": overall["accuracy"],
-                   "macro": _mean(t["accuracy"] for t in per_task.values()),
-                   "format_errors": overall["format_errors"],
+                   "ci95": overall["ci95"], "macro": _mean(t["accuracy"] for t in per_task.values()),
+                   "macro_ci95": macro_ci, "format_errors": overall["format_errors"],
                    "format_error_rate": overall["format_errors"] / overall["n"] if overall["n"] else None}
         return {"overall": overall, "per_task": per_task,
                 "per_encoding": {k: counts(v) for k, v in sorted(groups["encoding"].items())},
@@ -90,6 +96,28 @@ class HyperedgeSetMetrics:
             by_task[context.examples[i]["task"]].append(scores[i])
         return {"n": len(indices), "overall": summarize_sets(list(scores.values())),
                 "per_task": {task: summarize_sets(s) for task, s in sorted(by_task.items())}}
+
+    def report_section(self, stages: dict[str, dict]) -> str | None:
+        """Per task and stage: exact match, micro and macro precision/recall/F1/Jaccard, with intervals."""
+        rows = []
+        tasks = sorted({t for m in stages.values() for t in (m.get("per_task") or {})})
+        for task in tasks:
+            for label, metrics in stages.items():
+                m = (metrics.get("per_task") or {}).get(task)
+                if not m or not m.get("n"):
+                    continue
+                rows.append([task, label, num(m["n"]), pct(m["exact_match"]), interval(m.get("exact_match_ci95")),
+                             pct(m["micro"]["precision"]), pct(m["micro"]["recall"]), pct(m["micro"]["f1"]),
+                             pct(m["macro"]["f1"]), interval(m["macro"].get("f1_ci95")), pct(m["micro"]["jaccard"]),
+                             pct(m["macro"]["jaccard"]), num(m["format_errors"])])
+        if not rows:
+            return None
+        header = ["task", "answers of", "n", "exact %", "exact 95% CI", "precision % (micro)", "recall % (micro)",
+                  "F1 % (micro)", "F1 % (macro)", "F1 macro 95% CI", "Jaccard % (micro)", "Jaccard % (macro)",
+                  "format errors"]
+        return "\n".join(["## Vertex-set answers", "",
+                          "Unparseable answers count as the empty set. Micro pools vertices over examples; macro "
+                          "averages examples (interval: bootstrap over examples).", "", table(header, rows)])
 
 
 class DiscriminationOptions(_Options):
@@ -148,6 +176,32 @@ class HyperedgeDiscrimination:
             result["per_scheme"][scheme] = with_negatives(negatives) if negatives else {"negatives": 0}
         return result
 
+    def report_section(self, stages: dict[str, dict]) -> str | None:
+        """Per negative scheme and stage: accuracy, negatives rejected, AUROC (with interval) and AP."""
+        rows = []
+        for label, m in stages.items():
+            if not m or not m.get("n"):
+                continue
+            for scheme, entry in [("all", m.get("all", {}))] + list((m.get("per_scheme") or {}).items()):
+                if not entry.get("negatives"):
+                    continue
+                rows.append([scheme, label, num(entry.get("positives")), num(entry.get("negatives")),
+                             pct(entry.get("accuracy")), interval(entry.get("ci95")), pct(entry.get("negative_accuracy")),
+                             num(entry.get("auroc")), _auroc_interval(entry.get("auroc_ci95")),
+                             num(entry.get("average_precision"))])
+        if not rows:
+            return None
+        header = ["scheme", "stage", "positives", "negatives", "accuracy %", "accuracy 95% CI", "negatives rejected %",
+                  "AUROC", "AUROC 95% CI", "AP"]
+        return "\n".join(["## Hyperedge discrimination", "",
+                          "AUROC and AP rank log P(Yes) − log P(No); each scheme's negatives are ranked against all "
+                          "positives (SNS easy, MNS harder, CNS hardest). A constant baseline has AUROC 0.5.", "",
+                          table(header, rows)])
+
+
+def _auroc_interval(ci) -> str:
+    return "–" if not ci or ci[0] is None else f"[{ci[0]:.3f}, {ci[1]:.3f}]"
+
 
 class PerplexityOptions(_Options):
     max_examples: int | None = Field(500, gt=0, description="validation examples scored, at most (a seeded sample)")
@@ -168,3 +222,12 @@ class Perplexity:
         if loss is None:
             return {"skipped": "no validation split"}
         return loss | {"split": "validation"}
+
+    def report_section(self, stages: dict[str, dict]) -> str | None:
+        """Validation loss and perplexity per stage (the summary table shows the perplexity too)."""
+        rows = [[label, num(m.get("loss")), num(m.get("perplexity"), 2), num(m.get("tokens")), num(m.get("examples"))]
+                for label, m in stages.items() if isinstance(m, dict) and "loss" in m]
+        if not rows:
+            return None
+        return "\n".join(["## Validation loss", "", "Mean completion loss per token, as training computes it.", "",
+                          table(["stage", "loss", "perplexity", "tokens", "examples"], rows)])

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from odin_core.answers import FORMAT_ERROR
+from odin_core import FORMAT_ERROR, bootstrap_interval, wilson_interval
+
+#: bootstrap resamples behind each interval of a mean over examples
+BOOTSTRAP_RESAMPLES = 1000
 
 OVERLAP_METRICS = ("precision", "recall", "f1", "jaccard")
 
@@ -67,15 +70,26 @@ def summarize_sets(scores: list[SetScore]) -> dict:
     micro = {"precision": micro_p, "recall": micro_r, "f1": _ratio(2 * tp, 2 * tp + fp + fn, empty),
              "jaccard": _ratio(tp, tp + fp + fn, empty)}
     macro = {name: sum(getattr(s, name) for s in scores) / n for name in OVERLAP_METRICS}
-    return {"n": n, "exact_match": sum(s.exact for s in scores) / n,
+    # 95% bootstrap intervals (over examples) of the macro F1 and Jaccard
+    for name in ("f1", "jaccard"):
+        macro[f"{name}_ci95"] = list(bootstrap_interval({"all": [getattr(s, name) for s in scores]}, _mean_of_all,
+                                                        n_resamples=BOOTSTRAP_RESAMPLES))
+    exact = sum(s.exact for s in scores)
+    return {"n": n, "exact_match": exact / n, "exact_match_ci95": list(wilson_interval(exact, n)),
             "format_errors": sum(s.format_error for s in scores), "micro": micro, "macro": macro}
+
+
+def _mean_of_all(groups) -> float:
+    values = groups["all"]
+    return sum(values) / len(values)
 
 
 def tally(correct: list[bool], format_errors: list[bool]) -> dict:
     """n, correct, accuracy and format errors of a group of examples."""
     n = len(correct)
     hits = sum(correct)
-    return {"n": n, "correct": hits, "accuracy": hits / n if n else None, "format_errors": sum(format_errors)}
+    return {"n": n, "correct": hits, "accuracy": hits / n if n else None,
+            "ci95": list(wilson_interval(hits, n)) if n else None, "format_errors": sum(format_errors)}
 
 
 def ranking_scores(labels: list[bool], scores: list[float]) -> dict:
@@ -90,4 +104,17 @@ def ranking_scores(labels: list[bool], scores: list[float]) -> dict:
     y = [1 if label else 0 for label in labels]
     result["auroc"] = float(roc_auc_score(y, scores))
     result["average_precision"] = float(average_precision_score(y, scores))
+    # 95% bootstrap interval of the AUROC, positives and negatives resampled apart (both classes always present)
+    pos = [s for s, label in zip(scores, labels) if label]
+    neg = [s for s, label in zip(scores, labels) if not label]
+    result["auroc_ci95"] = list(bootstrap_interval({"pos": pos, "neg": neg}, _auroc, n_resamples=200))
     return result
+
+
+def _auroc(groups) -> float:
+    """AUROC as the probability that a positive outscores a negative (ties count half)."""
+    pos, neg = sorted(groups["pos"]), sorted(groups["neg"])
+    from bisect import bisect_left, bisect_right
+
+    wins = sum(bisect_left(neg, p) + 0.5 * (bisect_right(neg, p) - bisect_left(neg, p)) for p in pos)
+    return wins / (len(pos) * len(neg))

@@ -52,10 +52,10 @@ class FamilyLoader:
     def __init__(self, options: FamilyOptions | None):
         self.options = options or FamilyOptions()
 
-    def load(self, model_section, strategy, run, train_texts):
+    def load(self, model_section, settings, run, train_texts):
         from odin_models.loading import load_family
 
-        return load_family(self, model_section, strategy, run)
+        return load_family(self, model_section, settings, run)
 
 
 class LlamaLoader(FamilyLoader):
@@ -117,10 +117,10 @@ class ScratchLoader:
     def __init__(self, options: ScratchOptions | None):
         self.options = options or ScratchOptions()
 
-    def load(self, model_section, strategy, run, train_texts):
+    def load(self, model_section, settings, run, train_texts):
         from odin_models.scratch import load_scratch
 
-        return load_scratch(self.options, model_section, strategy, run, train_texts)
+        return load_scratch(self.options, model_section, settings, run, train_texts)
 
 
 LOADERS = {
@@ -134,4 +134,4 @@ LOADERS = {
 @odin_core.hookimpl
 def register_model_loaders(register):
     for name, (factory, options) in LOADERS.items():
-        register(name, factory, options=options)
+        register(f"models.{name}", factory, options=options, aliases=(name,))

@@ -10,8 +10,15 @@ import os
 import re
 from pathlib import Path
 
-from odin_core.errors import ModelError, RecipeError
-from odin_core.protocols import LoadedModel
+from odin_core import (
+    LoadedModel,
+    ModelError,
+    RecipeError,
+    parameter_count,
+    resolve_chat_template,
+    trainable_parameter_count,
+    training_device,
+)
 
 QUICKSTART = "recipes/quickstart.toml"
 _PATH_LIKE = re.compile(r"^(\.{1,2}/|/|~)|\\")
@@ -81,13 +88,6 @@ def torch_dtype(name: str, device: str, full_finetuning: bool = False):
         return torch.bfloat16
     # fp16 master weights cannot be trained with fp16 mixed precision
     return torch.float32 if full_finetuning else torch.float16
-
-
-def training_device(recipe) -> str:
-    """"cuda" or "cpu", as ``odin_core.run.check_device`` decides."""
-    import torch
-
-    return "cuda" if torch.cuda.is_available() and recipe.training.device != "cpu" else "cpu"
 
 
 def require_cuda_for_4bit(recipe) -> None:
@@ -193,41 +193,29 @@ def fix_pad_token(tokenizer, model, candidates=(), explicit: str | None = None) 
     return tokenizer.pad_token
 
 
-def resolve_chat(model_section, family_default: bool, tokenizer, where: dict) -> bool:
-    """Whether examples are chat-formatted: the recipe's choice, else the family default if the tokenizer can."""
-    has_template = bool(getattr(tokenizer, "chat_template", None))
-    if model_section.chat_template is True and not has_template:
-        raise ModelError("model.chat_template is true but this tokenizer has no chat template", **where)
-    if model_section.chat_template is not None:
-        return model_section.chat_template
-    return family_default and has_template
-
-
 def parameter_counts(model) -> dict:
-    total = sum(p.numel() for p in model.parameters())
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return {"parameters": total, "trainable_parameters": trainable}
+    return {"parameters": parameter_count(model), "trainable_parameters": trainable_parameter_count(model)}
 
 
-def load_family(loader, model_section, strategy, run) -> LoadedModel:
+def load_family(loader, model_section, settings, run) -> LoadedModel:
     """What a family loader's ``load`` does: resolve the name, load, apply the family defaults."""
     recipe = run.recipe
     options = loader.options
-    if strategy.load_in_4bit:
+    if settings.load_in_4bit:
         require_cuda_for_4bit(recipe)  # before any download
     name = model_section.name or loader.default_name
     source = resolve_source(name, recipe, options.revision)
     model, tokenizer = load_pretrained(
-        source, recipe, load_in_4bit=strategy.load_in_4bit, full_finetuning=strategy.full_finetuning,
-        gradient_checkpointing=getattr(strategy, "gradient_checkpointing", "unsloth"), revision=options.revision,
+        source, recipe, load_in_4bit=settings.load_in_4bit, full_finetuning=settings.full_finetuning,
+        gradient_checkpointing=settings.gradient_checkpointing, revision=options.revision,
         trust_remote_code=options.trust_remote_code)
     where = {"file": recipe.path, "key": "model"}
     pad = fix_pad_token(tokenizer, model, loader.pad_candidates, options.pad_token)
     targets = choose_target_modules(model, loader.target_modules, options.target_modules,
                                     {"file": recipe.path, "key": "model.target_modules"})
-    chat = resolve_chat(model_section, loader.chat_template, tokenizer, where)
+    chat = resolve_chat_template(model_section, loader.chat_template, tokenizer, where)
     info = {"family": loader.family, "name": name, "source": source, "pad_token": tokenizer.pad_token,
-            "pad_token_fixed": pad is not None, "load_in_4bit": strategy.load_in_4bit,
+            "pad_token_fixed": pad is not None, "load_in_4bit": settings.load_in_4bit,
             "dtype": str(getattr(model, "dtype", "")), **parameter_counts(model)}
     return LoadedModel(model=model, tokenizer=tokenizer, engine=recipe.training.engine, target_modules=targets,
                        chat_template=chat, info=info)

@@ -13,9 +13,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from odin_core.errors import ModelError
-from odin_core.protocols import LoadedModel
-from odin_models.loading import choose_target_modules, load_pretrained, parameter_counts, resolve_chat
+from odin_core import LoadedModel, ModelError, resolve_chat_template
+from odin_models.loading import choose_target_modules, load_pretrained, parameter_counts
 
 BASE_MODEL_DIR = "base_model"
 PAD, EOS = "<|pad|>", "<|endoftext|>"
@@ -88,11 +87,11 @@ def build_base(options, target: Path, texts, max_length: int, seed: int) -> None
         raise
 
 
-def load_scratch(options, model_section, strategy, run, train_texts) -> LoadedModel:
+def load_scratch(options, model_section, settings, run, train_texts) -> LoadedModel:
     """Build the scratch model in the run directory (unless it is there already), then load it."""
     recipe = run.recipe
-    if strategy.load_in_4bit:
-        raise ModelError("4-bit loading (qlora) is for pretrained checkpoints; use strategy 'lora' or 'full' "
+    if settings.load_in_4bit:
+        raise ModelError("4-bit loading (qlora) is for pretrained checkpoints; use strategy 'finetune.lora' or 'finetune.full' "
                          "with the scratch loader", file=recipe.path, key="lora.strategy")
     if model_section.name:
         base = Path(model_section.name).expanduser()
@@ -109,12 +108,12 @@ def load_scratch(options, model_section, strategy, run, train_texts) -> LoadedMo
             if train_texts is None:
                 raise ModelError(f"{base} holds no scratch model, and none can be built without the training "
                                  "text", file=recipe.path, key="model")
-            build_base(options, base, train_texts, model_section.max_seq_length, recipe.seed)
-    model, tokenizer = load_pretrained(str(base), recipe, full_finetuning=strategy.full_finetuning,
-                                       gradient_checkpointing=getattr(strategy, "gradient_checkpointing", False))
+            build_base(options, base, train_texts, model_section.max_seq_length, recipe.training_seed)
+    model, tokenizer = load_pretrained(str(base), recipe, full_finetuning=settings.full_finetuning,
+                                       gradient_checkpointing=settings.gradient_checkpointing)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = PAD
-    chat = resolve_chat(model_section, False, tokenizer, {"file": recipe.path, "key": "model.chat_template"})
+    chat = resolve_chat_template(model_section, False, tokenizer, {"file": recipe.path, "key": "model.chat_template"})
     # from the loaded model: a reused base (model.name) may be of another architecture than the options say
     candidates = list(dict.fromkeys(m for _, targets in ARCHITECTURES.values() for m in targets))
     targets = choose_target_modules(model, candidates, None, {"file": recipe.path, "key": "model"})

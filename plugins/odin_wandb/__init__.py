@@ -92,4 +92,4 @@ class WandbTracker:
 
 @odin_core.hookimpl
 def register_trackers(register):
-    register("wandb", WandbTracker, options=WandbOptions)
+    register("trackers.wandb", WandbTracker, options=WandbOptions, aliases=("wandb",))

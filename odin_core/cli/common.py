@@ -1,0 +1,48 @@
+"""What every command shares: one-message errors with their exit codes, and the RECIPE argument."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from odin_core.errors import OdinError
+
+
+class OdinGroup(click.Group):
+    """A click group that prints ``OdinError``s as one message and exits with their code."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except OdinError as exc:
+            click.echo(f"error: {exc.format()}", err=True)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+        except BrokenPipeError:
+            quiet_broken_pipe()
+            ctx.exit(0)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except Exception as exc:
+            if os.environ.get("ODIN_DEBUG"):
+                raise
+            click.echo(f"error: unexpected {type(exc).__name__}: {exc}\n"
+                       "(this is a bug in Odin or a plugin; set ODIN_DEBUG=1 to see the traceback)", err=True)
+            ctx.exit(1)
+
+
+def quiet_broken_pipe() -> None:
+    """The reader closed the pipe (``odin ... | head``): not an error; stop writing to it."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+def recipe_argument(func):
+    """The RECIPE argument and ``--set KEY=VALUE`` overrides, shared by every command that reads a recipe."""
+    func = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+                        help="Override a recipe value, e.g. --set training.learning_rate=1e-4 (repeatable).")(func)
+    return click.argument("recipe", type=click.Path(dir_okay=False, path_type=str))(func)

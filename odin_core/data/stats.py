@@ -1,0 +1,44 @@
+"""What a built dataset holds: counts and answer distributions per split and task."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+
+from odin_core.stats import minimum_detectable_difference
+
+
+def answer_stats(rows) -> dict:
+    """Counts and answer distributions per split and task (yes rate, majority baseline, value histograms), and the
+    smallest accuracy difference each can detect (``odin_core.stats.minimum_detectable_difference``)."""
+    stats: dict = {}
+    for split, dataset in rows.items():
+        per_task: dict = {}
+        groups: dict[str, list] = defaultdict(list)
+        for task, kind, answer, encoding in zip(dataset["task"], dataset["answer_kind"], dataset["answer"],
+                                                dataset["encoding"]):
+            groups[task].append((kind, json.loads(answer), encoding))
+        for task, items in groups.items():
+            kind = items[0][0]
+            values = [a for _, a, _ in items]
+            entry = {"count": len(items), "answer_kind": kind, "encodings": dict(Counter(e for _, _, e in items))}
+            if kind == "vertex_set":
+                keys = Counter(len(v) for v in values)
+                entry["set_size"] = {str(k): c for k, c in sorted(keys.items())}
+                entry["empty_rate"] = round(keys.get(0, 0) / len(values), 4)
+                majority = Counter(json.dumps(sorted(v)) for v in values).most_common(1)[0]
+            else:
+                counter = Counter(json.dumps(v) for v in values)
+                entry["answers"] = dict(sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))[:12])
+                if kind == "yes_no":
+                    entry["yes_rate"] = round(sum(1 for v in values if v) / len(values), 4)
+                majority = counter.most_common(1)[0]
+            entry["majority_answer"] = majority[0]
+            entry["majority_baseline"] = round(majority[1] / len(values), 4)
+            # the smallest accuracy difference a comparison on these rows detects (80% power, 5% level)
+            entry["detectable_difference"] = round(minimum_detectable_difference(len(values)), 4)
+            per_task[task] = entry
+        stats[split] = {"count": len(dataset), "tasks": per_task,
+                        "detectable_difference": round(minimum_detectable_difference(len(dataset)), 4)}
+    return stats
+

@@ -1,0 +1,12 @@
+"""Training: tokenized splits, the two engines' trainers, checkpoints and resume, and reloading a trained run.
+
+Heavy libraries are imported inside the functions; importing this package is cheap.
+"""
+
+from odin_core.engine.checkpoints import last_checkpoint
+from odin_core.engine.reload import load_run_model
+from odin_core.engine.tokenize import tokenize_split, uses_chat
+from odin_core.engine.train import train
+from odin_core.engine.trainers import training_arguments
+
+__all__ = ["last_checkpoint", "load_run_model", "tokenize_split", "uses_chat", "train", "training_arguments"]

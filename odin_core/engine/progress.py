@@ -1,0 +1,103 @@
+"""Training progress: one line per logging step, a progress bar on a terminal, metrics and checkpoint events."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from odin_core.device import peak_memory_mb
+
+
+def fmt_duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m{seconds:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def progress_line(step: int, max_steps: int, record: dict) -> str:
+    """One compact line for a logging step."""
+    parts = [f"step {step}/{max_steps}"]
+    if "loss" in record:
+        parts.append(f"loss {record['loss']:.4f}")
+    if "eval_loss" in record:
+        parts.append(f"eval_loss {record['eval_loss']:.4f}")
+    if "learning_rate" in record:
+        parts.append(f"lr {record['learning_rate']:.2e}")
+    if "grad_norm" in record:
+        parts.append(f"grad {record['grad_norm']:.3f}")
+    if "tokens_per_second" in record:
+        parts.append(f"{record['tokens_per_second']:,.0f} tok/s")
+    if "peak_memory_mb" in record:
+        parts.append(f"peak {record['peak_memory_mb']:,.0f} MB")
+    return " | ".join(parts)
+
+
+_EVAL_SKIP = ("eval_runtime", "eval_samples_per_second", "eval_steps_per_second")
+
+
+def progress_callback(run_dir, events, device: str):
+    """The run's TrainerCallback: progress bar, one line per logging step, metrics and checkpoint events."""
+    from transformers.trainer_callback import ProgressCallback
+    from tqdm.auto import tqdm
+
+    class OdinProgress(ProgressCallback):
+        def __init__(self):
+            super().__init__()
+            self.show_bar = sys.stderr.isatty()
+            self.last_time = None
+            self.last_tokens = 0
+            self.final: dict = {}
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.training_bar = tqdm(total=state.max_steps, initial=state.global_step, dynamic_ncols=True,
+                                     disable=not self.show_bar, desc="training", file=sys.stderr)
+            self.current_step = state.global_step
+            self.last_time = time.perf_counter()
+            self.last_tokens = state.num_input_tokens_seen
+
+        def on_prediction_step(self, args, state, control, eval_dataloader=None, **kwargs):
+            if self.show_bar:
+                super().on_prediction_step(args, state, control, eval_dataloader=eval_dataloader, **kwargs)
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            logs = dict(logs or {})
+            if "train_loss" in logs:  # the end-of-training summary, not a logging step
+                self.final = logs
+                return
+            record: dict = {}
+            if "loss" in logs:
+                now = time.perf_counter()
+                tokens = state.num_input_tokens_seen
+                elapsed = max(now - self.last_time, 1e-9)
+                record = {key: float(logs[key]) for key in ("loss", "learning_rate", "grad_norm", "epoch")
+                          if isinstance(logs.get(key), (int, float))}
+                record["tokens_seen"] = int(tokens)
+                record["tokens_per_second"] = (tokens - self.last_tokens) / elapsed
+                record["peak_memory_mb"] = round(peak_memory_mb(device), 1)
+                self.last_time, self.last_tokens = now, tokens
+            elif "eval_loss" in logs:
+                record = {key: float(value) for key, value in logs.items()
+                          if key.startswith("eval_") and key not in _EVAL_SKIP and isinstance(value, (int, float))}
+            if not record:
+                return
+            line = progress_line(state.global_step, state.max_steps, record)
+            tqdm.write(line, file=sys.stderr)
+            run_dir.log(line)
+            events.metrics(state.global_step, record)
+
+        def on_save(self, args, state, control, **kwargs):
+            events.checkpoint(state.global_step, str(Path(args.output_dir) / f"checkpoint-{state.global_step}"))
+
+        def on_train_end(self, args, state, control, **kwargs):
+            if self.training_bar is not None:
+                self.training_bar.close()
+                self.training_bar = None
+
+    return OdinProgress()
+

@@ -1,0 +1,174 @@
+"""Supervised fine-tuning on completions, in named steps: tokenize, build the trainer, resume, train, save.
+
+Both engines train on the same token sequences (``odin_core.chat.tokenize_batch``:
+the prompt's tokens are masked out of the labels, so the loss is on completions
+only). Checkpoints go to ``<run_dir>/checkpoints`` every ``save_steps``; ``resume``
+continues from the last complete one through ``Trainer``'s own resume (model,
+optimizer, scheduler, RNG states and data order). The adapter (PEFT format) and
+tokenizer end in ``<run_dir>/adapter`` (``<run_dir>/model`` for full fine-tuning).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import time
+from dataclasses import dataclass
+
+from odin_core.device import parameter_count, peak_memory_mb, trainable_parameter_count, training_device
+from odin_core.engine.checkpoints import checkpoint_step, last_checkpoint, prune_metrics
+from odin_core.engine.progress import fmt_duration, progress_callback
+from odin_core.engine.tokenize import tokenize_split
+from odin_core.engine.trainers import training_arguments, transformers_trainer, unsloth_trainer
+from odin_core.errors import ModelError, RecipeError
+from odin_core.files import atomic_write_dir
+from odin_core.layout import ADAPTER_DIR, CHECKPOINT_DIR, FULL_MODEL_DIR, TRAINER_STATE
+
+
+@dataclass
+class _Resume:
+    checkpoint: object = None  # Path of the checkpoint training continues from, or None
+    start_tokens: int = 0
+
+
+def _is_peft(model) -> bool:
+    return hasattr(model, "peft_config")
+
+
+def _check_engine(recipe, loaded, run_dir) -> None:
+    engine = recipe.training.engine
+    if loaded.engine != engine:
+        raise ModelError(f"the model was loaded for the {loaded.engine} engine but training.engine is {engine!r}",
+                         file=recipe.path, key="training.engine")
+    if engine == "transformers" and "unsloth" in sys.modules:
+        message = ("warning: unsloth is imported in this process; its patches to transformers also apply to the "
+                   "transformers engine, which is then not plain transformers")
+        print(message, file=sys.stderr)
+        run_dir.log(message)
+
+
+def _setup_data(recipe, loaded, datasets, run_dir):
+    """(tokenized train set, tokenized validation set or None, training examples dropped)."""
+    t = recipe.training
+    length = recipe.model.max_seq_length
+    train_set, dropped = tokenize_split(datasets["train"], loaded, max_length=length,
+                                       completion_only_loss=t.completion_only_loss, desc="tokenizing train")
+    if len(train_set) == 0:
+        raise RecipeError("no training examples left after tokenization (the train split is empty, or every "
+                          "completion falls beyond model.max_seq_length)", file=recipe.path, key="data.num_examples.train")
+    if dropped:
+        run_dir.log(f"{dropped} training examples dropped: their completion starts beyond max_seq_length = {length}")
+    eval_set = None
+    validation = datasets.get("validation") if hasattr(datasets, "get") else None
+    if t.eval_steps and validation is not None and len(validation):
+        eval_set, _ = tokenize_split(validation, loaded, max_length=length, completion_only_loss=t.completion_only_loss,
+                                     desc="tokenizing validation")
+    return train_set, eval_set, dropped
+
+
+def _setup_trainer(recipe, loaded, train_set, eval_set, run_dir, events, device, callbacks):
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    common = training_arguments(recipe, run_dir, device, eval_set is not None)
+    build = unsloth_trainer if recipe.training.engine == "unsloth" else transformers_trainer
+    trainer = build(recipe, loaded, train_set, eval_set, common)
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
+    trainer.add_callback(progress_callback(run_dir, events, device))
+    for callback in callbacks:
+        trainer.add_callback(callback)
+    return trainer
+
+
+def _setup_resume(run_dir, resume: bool) -> _Resume:
+    if not resume:
+        return _Resume()
+    checkpoint = last_checkpoint(run_dir.path / CHECKPOINT_DIR)
+    if checkpoint is None:
+        run_dir.log("resume: no complete checkpoint yet; training from the start")
+        return _Resume()
+    # read now: save_total_limit may delete this checkpoint during training
+    start_tokens = json.loads((checkpoint / TRAINER_STATE).read_text()).get("num_input_tokens_seen", 0)
+    pruned = prune_metrics(run_dir, checkpoint_step(checkpoint))
+    run_dir.log(f"resuming training from {checkpoint}" + (f" ({pruned} later metric records dropped)" if pruned else ""))
+    return _Resume(checkpoint, start_tokens)
+
+
+def _save_model(trainer, loaded, run_dir):
+    """Save the adapter (or the whole model) and tokenizer atomically; returns (model, folder)."""
+    model = getattr(trainer.model, "module", trainer.model)
+    target = run_dir.path / (ADAPTER_DIR if _is_peft(model) else FULL_MODEL_DIR)
+
+    def save(tmp):
+        model.save_pretrained(tmp)
+        loaded.tokenizer.save_pretrained(tmp)
+
+    atomic_write_dir(target, save)
+    run_dir.write_json(TRAINER_STATE, dataclasses.asdict(trainer.state))
+    return model, target
+
+
+def _summary(recipe, trainer, model, target, run_dir, device, seconds, resumed: _Resume, train_set, dropped) -> dict:
+    state = trainer.state
+    losses = [h["loss"] for h in state.log_history if "loss" in h]
+    eval_losses = [h["eval_loss"] for h in state.log_history if "eval_loss" in h]
+    session_tokens = state.num_input_tokens_seen - resumed.start_tokens
+    return {
+        "engine": recipe.training.engine,
+        "device": device,
+        "strategy": recipe.lora.strategy,
+        "steps": int(state.global_step),
+        "max_steps": int(state.max_steps),
+        "epochs": round(float(state.epoch or 0), 4),
+        "train_examples": len(train_set),
+        "train_sequences": len(trainer.train_dataset),  # fewer than the examples when packed
+        "dropped_examples": dropped,
+        "train_seconds": round(seconds, 2),
+        "tokens": int(session_tokens),
+        "tokens_per_second": round(session_tokens / seconds, 1) if seconds > 0 else None,
+        "peak_memory_mb": round(peak_memory_mb(device), 1),
+        "final_loss": losses[-1] if losses else None,
+        "mean_loss": sum(losses) / len(losses) if losses else None,  # of the logged losses, resumed runs too
+        "eval_loss": eval_losses[-1] if eval_losses else None,
+        "trainable_parameters": trainable_parameter_count(model),
+        "parameters": parameter_count(model),
+        "resumed_from_step": checkpoint_step(resumed.checkpoint) if resumed.checkpoint else None,
+        "adapter_dir": str(target),
+        "checkpoint_dir": str(run_dir.path / CHECKPOINT_DIR),
+    }
+
+
+def train(recipe, loaded, datasets, run_dir, events, resume: bool = False, callbacks=()) -> dict:
+    """Fine-tune ``loaded.model`` (already wrapped by the LoRA strategy) on ``datasets["train"]``.
+
+    ``callbacks``: extra ``transformers.TrainerCallback`` objects. Returns a JSON-serialisable
+    summary: steps, train_seconds, tokens_per_second, peak_memory_mb, final_loss, adapter_dir, ...
+    """
+    import torch
+    from transformers import set_seed
+
+    _check_engine(recipe, loaded, run_dir)
+    device = training_device(recipe)
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    set_seed(recipe.training_seed)
+    train_set, eval_set, dropped = _setup_data(recipe, loaded, datasets, run_dir)
+    trainer = _setup_trainer(recipe, loaded, train_set, eval_set, run_dir, events, device, callbacks)
+    resumed = _setup_resume(run_dir, resume)
+
+    started = time.perf_counter()
+    trainer.train(resume_from_checkpoint=str(resumed.checkpoint) if resumed.checkpoint else None)
+    seconds = time.perf_counter() - started
+
+    model, target = _save_model(trainer, loaded, run_dir)
+    loaded.model = model
+    summary = _summary(recipe, trainer, model, target, run_dir, device, seconds, resumed, train_set, dropped)
+    line = (f"trained {summary['steps']} steps in {fmt_duration(seconds)} | "
+            f"{summary['tokens_per_second'] or 0:,.0f} tok/s | peak {summary['peak_memory_mb']:,.0f} MB"
+            f"{'' if device == 'cuda' else ' (RSS)'} | final loss "
+            f"{summary['final_loss'] if summary['final_loss'] is None else format(summary['final_loss'], '.4f')} | "
+            f"{'adapter' if _is_peft(model) else 'model'}: {target}")
+    print(line, file=sys.stderr)
+    run_dir.log(line)
+    return summary

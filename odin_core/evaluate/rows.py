@@ -1,0 +1,66 @@
+"""Evaluation rows: decoding JSON columns, seeded samples, column checks, the answer part of a text."""
+
+from __future__ import annotations
+
+import json
+import random
+
+from odin_core.errors import DataError
+
+
+def decode(value, default=None):
+    """A JSON column's value (rows may also carry it already decoded)."""
+    if value is None:
+        return default
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
+def rows_of(split) -> list[dict]:
+    """Rows of a Hugging Face ``Dataset`` or of a list of dicts, as a list of dicts."""
+    if split is None:
+        return []
+    if hasattr(split, "to_list"):
+        return split.to_list()
+    return [dict(row) for row in split]
+
+
+def select_examples(split, max_examples: int | None, seed: int) -> list[dict]:
+    """At most ``max_examples`` rows, a seeded sample that keeps the split's order (so every task stays in)."""
+    n = len(split)
+    if max_examples is None or n <= max_examples:
+        return rows_of(split)
+    indices = sorted(random.Random(seed).sample(range(n), max_examples))
+    if hasattr(split, "select"):
+        return split.select(indices).to_list()
+    return [dict(split[i]) for i in indices]
+
+
+def check_columns(rows: list[dict], needed, where: str) -> None:
+    """A DataError naming the missing columns when ``rows`` lack any of ``needed``."""
+    if not rows:
+        return
+    missing = [c for c in needed if c not in rows[0]]
+    if missing:
+        raise DataError(f"{where}: dataset lacks column(s) {', '.join(missing)}; "
+                        f"it has {', '.join(sorted(rows[0]))}")
+
+
+def answer_prefix(completion: str) -> str:
+    """Whatever precedes ``Ans`` in a canonical completion (the leading space of ``" Ans: [3]"``)."""
+    at = completion.find("Ans")
+    return completion[:at] if at > 0 else ""
+
+
+def end_of_answer(text: str) -> str:
+    """``text`` cut after the first ``]`` that follows ``Ans``: what a model says after its answer is not read."""
+    at = text.find("Ans")
+    if at < 0:
+        return text
+    close = text.find("]", at)
+    return text if close < 0 else text[: close + 1]
+

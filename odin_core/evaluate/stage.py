@@ -1,0 +1,120 @@
+"""Evaluating one model on one split: every evaluator on one context, the stage record
+(``odin_core.records``), the predictions file."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from odin_core.answers import FORMAT_ERROR
+from odin_core.chat import model_uses_chat
+from odin_core.device import parameter_count
+from odin_core.errors import DataError
+from odin_core.evaluate.context import EvalContext
+from odin_core.evaluate.generation import ModelRunner
+from odin_core.evaluate.rows import check_columns, rows_of, select_examples
+from odin_core.files import write_jsonl
+from odin_core.layout import predictions_file
+from odin_core.recipe import create_evaluators
+from odin_core.records import SCHEMA_VERSION, row_key, task_accuracy
+
+def run_evaluators(evaluators, context: EvalContext) -> dict:
+    """Each evaluator's metrics, by name."""
+    results = {}
+    for name, evaluator in evaluators:
+        check_columns(context.examples, getattr(evaluator, "requires_columns", ()), f"evaluator {name!r}")
+        results[name] = evaluator.evaluate(context)
+    return results
+
+
+# --- predictions -------------------------------------------------------------------
+
+
+def jsonable(value):
+    """A parsed answer as JSON: sets sorted, a format error as None."""
+    if value is FORMAT_ERROR:
+        return None
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
+    return value
+
+
+def prediction_records(context: EvalContext) -> list[dict]:
+    """One record per example: what was asked, expected, generated, parsed, and whether it was right."""
+    scores = context._scores or [None] * len(context.examples)
+    predictions, correct = context.predictions, context.correct
+    records = []
+    for i, row in enumerate(context.examples):
+        pred = predictions[i]
+        records.append({
+            "id": row.get("id"), "task": row["task"], "family": row.get("family"), "encoding": row.get("encoding"),
+            "answer_kind": row["answer_kind"], "prompt": row["prompt"], "expected": row["completion"],
+            "answer": context.gold[i], "generated": context.generations[i], "parsed": jsonable(pred),
+            "format_error": pred is FORMAT_ERROR, "correct": correct[i], "score": scores[i],
+            "row_key": row_key(row),
+        })
+    return records
+
+
+def write_predictions(run_dir, stage: str, records: list[dict]) -> Path:
+    """Write ``predictions-<stage>.jsonl`` into the run directory atomically."""
+    path = Path(getattr(run_dir, "path", run_dir)) / predictions_file(stage)
+    write_jsonl(path, records)
+    return path
+
+
+def _log(run_dir, message: str) -> None:
+    print(message, file=sys.stderr)
+    if hasattr(run_dir, "log"):
+        run_dir.log(message)
+
+
+def evaluate_model(recipe, loaded, eval_split, run_dir, stage: str = "base", *, loss_split=None,
+                   split_name: str | None = None, evaluators=None) -> dict:
+    """Evaluate ``loaded`` on ``eval_split`` with the recipe's evaluators; returns the stage record.
+
+    Writes ``predictions-<stage>.jsonl`` into ``run_dir`` (a ``RunDir`` or a path).
+    ``loss_split`` (the validation split) feeds the loss/perplexity evaluator.
+    """
+    generation = recipe.generation
+    examples = select_examples(eval_split, generation.max_examples, recipe.seed)
+    if not examples:
+        raise DataError(f"the {split_name or generation.split} split has no examples to evaluate")
+    check_columns(examples, ("prompt", "completion", "task", "answer_kind", "answer"), "evaluation")
+    runner = ModelRunner(loaded, generation.batch_size, generation.max_new_tokens)
+    context = EvalContext(examples, runner=runner, loss_examples=rows_of(loss_split) if loss_split is not None else None,
+                          stage=stage, split=split_name or generation.split)
+    evaluators = evaluators if evaluators is not None else create_evaluators(recipe)
+    _log(run_dir, f"evaluating {stage} model on {len(examples)} {context.split} examples ({loaded.engine} engine)")
+    start = time.perf_counter()
+    results = run_evaluators(evaluators, context)
+    seconds = time.perf_counter() - start
+    record = {
+        "schema_version": SCHEMA_VERSION,
+        "stage": stage,
+        "split": context.split,
+        "num_examples": len(examples),
+        "model": {"loader": recipe.model.loader, "name": recipe.model.name, "engine": loaded.engine,
+                  "parameters": parameter_count(loaded.model), "chat_template": model_uses_chat(loaded)},
+        "generation": {"batch_size": generation.batch_size, "max_new_tokens": dict(runner.budgets),
+                       "seconds": round(seconds, 3)},
+        "metrics": results,
+    }
+    for key, value in context.timings.items():
+        record["generation"][key] = round(value, 3)
+    if runner.over_context:
+        record["generation"]["prompts_over_context"] = runner.over_context
+        _log(run_dir, f"warning: {runner.over_context} of {len(examples)} prompts plus their answer budget are longer "
+                      f"than the model's context ({loaded.tokenizer.model_max_length} tokens)")
+    if "generation_seconds" in context.timings and context.timings["generation_seconds"] > 0:
+        record["generation"]["examples_per_second"] = round(len(examples) / context.timings["generation_seconds"], 2)
+    if context.generated:
+        path = write_predictions(run_dir, stage, prediction_records(context))
+        record["predictions_file"] = path.name
+    summary = task_accuracy(record).get("overall", {})
+    if summary:
+        _log(run_dir, f"{stage}: accuracy {summary.get('micro', 0):.3f} (macro {summary.get('macro', 0):.3f}), "
+                      f"{summary.get('format_errors', 0)} format errors, {seconds:.1f} s")
+    return record
+

@@ -1,0 +1,147 @@
+"""File I/O every layer shares: atomic writes, JSON lines, TOML writing, file digests.
+
+Every whole-file write goes to a temporary file in the same folder and is then
+renamed, so an interrupted command never leaves a half-written file that looks complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+#: written into every folder ``atomic_write_dir`` makes, so a later replace knows the folder is Odin's
+MARKER_FILE = ".odin-output"
+
+
+def atomic_write_bytes(path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path, data) -> None:
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def atomic_write_dir(target, save) -> None:
+    """Call ``save(tmp_dir)`` and move the complete result to ``target``.
+
+    An existing ``target`` is replaced only after the new content is complete: it is
+    renamed aside, the new folder renamed in, and only then the old one deleted.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    old = None
+    try:
+        save(tmp)
+        (tmp / MARKER_FILE).write_text("written by Odin\n", encoding="utf-8")
+        if target.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
+            os.replace(target, old / "content")
+        os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None and (old / "content").exists() and not target.exists():
+            os.replace(old / "content", target)
+        raise
+    finally:
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def append_jsonl(path, record: dict) -> None:
+    """Append one JSON line with a single write, so a kill never leaves half a record."""
+    line = (json.dumps(record, default=str) + "\n").encode("utf-8")
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line)
+    finally:
+        os.close(fd)
+
+
+def read_jsonl(path) -> list[dict]:
+    """Records of a JSON-lines file (none when it is missing), skipping a torn last line."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records
+
+
+def write_jsonl(path, records) -> None:
+    """Write all ``records`` as JSON lines, atomically."""
+    atomic_write_text(path, "".join(json.dumps(r, default=str) + "\n" for r in records))
+
+
+def file_digest(path) -> str:
+    """SHA-256 of a file's bytes, or ``"missing"``."""
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    except OSError:
+        return "missing"
+    return h.hexdigest()
+
+
+def to_toml(data: dict) -> str:
+    """Serialise plain recipe data (tables, arrays of tables, scalars, lists) as TOML."""
+    lines: list[str] = []
+
+    def scalar(value):
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, (int, float)):
+            return repr(value)
+        if isinstance(value, str):
+            return json.dumps(value, ensure_ascii=False)
+        if isinstance(value, list):
+            return "[" + ", ".join(scalar(v) for v in value) + "]"
+        if isinstance(value, dict):
+            return "{ " + ", ".join(f"{json.dumps(k)} = {scalar(v)}" for k, v in value.items() if v is not None) + " }"
+        raise TypeError(f"cannot write {type(value).__name__} to TOML")
+
+    def is_table_array(value):
+        return isinstance(value, list) and value and all(isinstance(x, dict) for x in value)
+
+    def table(prefix, body):
+        simple = {k: v for k, v in body.items() if v is not None and not isinstance(v, dict) and not is_table_array(v)}
+        for key, value in simple.items():
+            lines.append(f"{key} = {scalar(value)}")
+        for key, value in body.items():
+            path = f"{prefix}.{key}" if prefix else key
+            if isinstance(value, dict):
+                lines.extend(["", f"[{path}]"])
+                table(path, value)
+            elif is_table_array(value):
+                for item in value:
+                    lines.extend(["", f"[[{path}]]"])
+                    table(path, item)
+
+    table("", data)
+    return "\n".join(lines).strip() + "\n"

@@ -1,0 +1,1 @@
+"""Flows: what a command does from start to end (run a recipe, evaluate a saved run, export), in named steps."""

@@ -1,0 +1,220 @@
+"""The flow of ``odin run``: explicit named steps, in order, torchtune style.
+
+1. load and validate the recipe        5. evaluate the base model
+2. make (or reopen) the run directory  6. apply the LoRA strategy and train
+3. build or reuse the dataset          7. evaluate the trained model, baselines
+4. load the base model                 8. write metrics.json and report.md
+
+``run_recipe(..., seeds=N)`` repeats steps 2-8 with training seeds ``s, s+1, ...`` on
+the same dataset (the recipe's ``seed`` fixes the data) and adds the spread across
+seeds to the first run's report.
+"""
+
+from __future__ import annotations
+
+import re
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from odin_core import data, engine, evaluate, report
+from odin_core.device import check_device
+from odin_core.errors import OdinError, RecipeError
+from odin_core.events import RunEvents
+from odin_core.layout import BASE_METRICS_FILE, DATA_REPORT_FILE, METRICS_FILE, RECIPE_FILE, SEEDS_DIR
+from odin_core.plugins import get_component
+from odin_core.protocols import LoadSettings
+from odin_core.recipe import load_recipe
+from odin_core.recipe_schema import Recipe
+from odin_core.records import task_accuracy
+from odin_core.rundir import RunDir, is_run_dir
+from odin_core.stats import mean_std
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    metrics: dict = field(default_factory=dict)
+
+
+_STAMP = r"\d{8}-\d{6}(?:-\d+)?"
+
+
+def find_resume_dir(recipe: Recipe, resume: str, output_dir) -> Path:
+    """The run directory ``--resume`` continues: the one given, or this recipe's latest run."""
+    if resume != "latest":
+        path = Path(resume)
+        if not path.is_dir():
+            raise RecipeError(f"--resume {resume!r}: no such run directory")
+        if not is_run_dir(path):
+            raise RecipeError(f"--resume {resume!r}: not a run directory (no {RECIPE_FILE}); refusing to write into it")
+        return path
+    base = Path(output_dir or recipe.output_dir)
+    pattern = re.compile(rf"^{re.escape(recipe.name)}-{_STAMP}$")
+    candidates = [p for p in base.iterdir() if p.is_dir() and pattern.match(p.name) and is_run_dir(p)] \
+        if base.is_dir() else []
+    if not candidates:
+        raise RecipeError(f"--resume: no earlier run of {recipe.name!r} under {base}/")
+    return max(candidates, key=lambda p: p.stat().st_mtime)
+
+
+class RunFlow:
+    """One training run of a recipe, step by step; ``run()`` calls the steps in order.
+
+    From Python: ``datasets`` (a DatasetDict with train/validation/test) replaces the
+    recipe's data build, ``callbacks`` adds ``transformers.TrainerCallback`` objects, and
+    ``run_dir`` (a ``RunDir``) places the run in a given folder."""
+
+    def __init__(self, recipe: Recipe, *, resume=None, output_dir=None, datasets=None, callbacks=(), run_dir=None):
+        self.recipe = recipe
+        self.resume = resume
+        self.output_dir = output_dir
+        self.datasets = datasets
+        self.callbacks = list(callbacks)
+        self.run_dir = run_dir
+        self.metrics: dict = {}
+
+    # --- steps ---------------------------------------------------------------
+
+    def setup_run_dir(self) -> None:
+        recipe = self.recipe
+        if self.run_dir is not None:
+            self.run_dir.path.mkdir(parents=True, exist_ok=True)
+        elif self.resume:
+            self.run_dir = RunDir(find_resume_dir(recipe, self.resume, self.output_dir), recipe)
+            self.run_dir.log(f"resuming {recipe.path}")
+        else:
+            self.run_dir = RunDir.create(recipe, self.output_dir)
+        self.run_dir.write_start_files()
+        self.events = RunEvents(self.run_dir)
+
+    def setup_strategy(self) -> None:
+        """The strategy's hardware needs are checked before anything is built or loaded."""
+        recipe = self.recipe
+        self.strategy = get_component("lora_strategy", recipe.lora.strategy).create(recipe.lora.options)
+        self.device = check_device(recipe, needs_cuda=getattr(self.strategy, "requires_cuda", False))
+        if recipe.training.engine == "unsloth":
+            import unsloth  # noqa: F401  (must patch transformers, trl and peft before anything imports them)
+
+    def setup_data(self) -> None:
+        if self.datasets is not None:  # given from Python
+            self.eval_split = self.datasets[self.recipe.generation.split]
+            return
+        data_report: dict = {}
+        self.datasets = data.load_or_build(self.recipe, report_out=data_report)
+        self.run_dir.log(("reused cached" if data_report.get("cached") else "built") + " dataset "
+                         + ", ".join(f"{k}={len(v)}" for k, v in self.datasets.items())
+                         + f"; dropped {data_report.get('dropped_total', 0)} over the token budget")
+        for warning in data_report.get("warnings", []):
+            self.run_dir.log(f"warning: {warning}")
+        self.run_dir.write_json(DATA_REPORT_FILE, data_report)
+        self.eval_split = self.datasets[self.recipe.generation.split]
+
+    def setup_model(self) -> None:
+        recipe = self.recipe
+        loader = get_component("model_loader", recipe.model.loader).create(recipe.model.options)
+        train_texts = (row["prompt"] + row["completion"] for row in self.datasets["train"])
+        self.loaded = loader.load(recipe.model, LoadSettings.for_strategy(self.strategy), self.run_dir, train_texts)
+        self.run_dir.write_start_files()  # environment.json now knows the device
+        self.run_dir.log(f"model loaded with {self.loaded.engine} on {self.device}")
+
+    def evaluate_base(self) -> None:
+        """Kept in base_metrics.json, so a resumed run still reports it."""
+        if not self.recipe.generation.evaluate_base:
+            return
+        stored = self.run_dir.read_json(BASE_METRICS_FILE)
+        if self.resume and stored is not None:
+            self.metrics["base"] = stored
+        elif not self.resume:
+            self.metrics["base"] = evaluate.evaluate_model(self.recipe, self.loaded, self.eval_split, self.run_dir,
+                                                           stage="base", loss_split=self.datasets.get("validation"))
+            self.run_dir.write_json(BASE_METRICS_FILE, self.metrics["base"])
+
+    def train(self) -> None:
+        self.loaded.model = self.strategy.apply(self.loaded, self.recipe.training_seed)
+        self.metrics["training"] = engine.train(self.recipe, self.loaded, self.datasets, self.run_dir, self.events,
+                                                resume=bool(self.resume), callbacks=self.callbacks)
+
+    def evaluate_trained(self) -> None:
+        self.metrics["trained"] = evaluate.evaluate_model(self.recipe, self.loaded, self.eval_split, self.run_dir,
+                                                          stage="trained", loss_split=self.datasets.get("validation"))
+        self.metrics["baselines"] = evaluate.trivial_baselines(self.recipe, self.datasets, run_dir=self.run_dir)
+
+    def write_outputs(self) -> None:
+        self.metrics["comparisons"] = report.comparisons(self.run_dir.path, self.metrics)
+        self.run_dir.write_json(METRICS_FILE, self.metrics)
+        report.write_report(self.run_dir)
+
+    # --- the flow ------------------------------------------------------------
+
+    def run(self) -> RunResult:
+        self.setup_run_dir()
+        self.metrics = {"recipe": self.recipe.name, "run_dir": str(self.run_dir.path),
+                        "training_seed": self.recipe.training_seed}
+        self.events.start()
+        status, summary = "failed", {}
+        try:
+            self.setup_strategy()
+            self.setup_data()
+            self.setup_model()
+            self.evaluate_base()
+            self.train()
+            self.evaluate_trained()
+            self.write_outputs()
+            status, summary = "completed", self.metrics["training"]
+            return RunResult(self.run_dir.path, self.metrics)
+        except KeyboardInterrupt:
+            status = "interrupted"
+            self.run_dir.log("interrupted; continue with: odin run RECIPE --resume " + str(self.run_dir.path))
+            raise
+        except OdinError as exc:
+            self.run_dir.log(f"error: {exc.format()}")
+            raise
+        except Exception:
+            self.run_dir.log("unexpected error:\n" + traceback.format_exc())
+            raise
+        finally:
+            self.run_dir.log(f"run {status}")
+            self.events.end(status, summary)
+
+
+def _seed_summary(results: list[RunResult]) -> dict:
+    """Mean and standard deviation across seeds of the trained (and base) accuracy."""
+    summary = {}
+    for key, stage, field_name in (("trained", "trained", "micro"), ("trained_macro", "trained", "macro"),
+                                   ("base", "base", "micro")):
+        values = [task_accuracy(r.metrics.get(stage) or {}).get("overall", {}).get(field_name)
+                  for r in results]
+        values = [v for v in values if v is not None]
+        if values:
+            mean, std = mean_std(values)
+            summary[key] = {"mean": mean, "std": std, "values": values}
+    return summary
+
+
+def run_recipe(recipe_path, overrides=None, resume=None, output_dir=None, seeds: int = 1) -> RunResult:
+    """Run a recipe end to end and return where its outputs are.
+
+    ``seeds > 1`` trains ``seeds`` times with training seeds ``s, s+1, ...`` (``s``: the
+    recipe's training seed) on the same dataset; the extra runs go to ``<run_dir>/seeds/``
+    and the first run's metrics.json and report.md get the spread across seeds."""
+    recipe = load_recipe(recipe_path, overrides)
+    if seeds < 1:
+        raise RecipeError(f"--seeds must be at least 1 (got {seeds})")
+    if seeds > 1 and resume:
+        raise RecipeError("--seeds and --resume cannot be combined: resume each seed's run directory on its own")
+    first = RunFlow(recipe, resume=resume, output_dir=output_dir).run()
+    if seeds == 1:
+        return first
+    results = [first]
+    start = recipe.training_seed
+    for k in range(1, seeds):
+        seeded = load_recipe(recipe_path, [*(overrides or ()), f"training.seed={start + k}"])
+        results.append(RunFlow(seeded, output_dir=first.run_dir / SEEDS_DIR).run())
+    first.metrics["seeds"] = {"seeds": [start + k for k in range(seeds)],
+                              "runs": [str(r.run_dir) for r in results], "summary": _seed_summary(results)}
+    RunDir(first.run_dir).write_json(METRICS_FILE, first.metrics)
+    report.write_report(first.run_dir)
+    return first
+
+

@@ -1,0 +1,29 @@
+"""Names shared across layers: dataset splits and columns, and the files of a run directory."""
+
+from __future__ import annotations
+
+SPLITS = ("train", "validation", "test")
+#: columns of every dataset split (chat recipes add ``messages``)
+COLUMNS = ("id", "prompt", "completion", "task", "family", "encoding", "answer_kind", "answer", "graph_id",
+           "generator", "meta")
+
+# --- a run directory: runs/<name>-<UTC timestamp>/ -------------------------------------
+RECIPE_FILE = "recipe.toml"  # the resolved recipe: what makes a folder a run directory
+ENVIRONMENT_FILE = "environment.json"
+LOG_FILE = "odin.log"
+METRICS_LOG = "metrics.jsonl"  # one record per logging step
+METRICS_FILE = "metrics.json"  # stage records of every evaluation
+BASE_METRICS_FILE = "base_metrics.json"
+DATA_REPORT_FILE = "data_report.json"
+REPORT_FILE = "report.md"
+TRAINER_STATE = "trainer_state.json"
+ADAPTER_DIR = "adapter"
+FULL_MODEL_DIR = "model"
+CHECKPOINT_DIR = "checkpoints"
+MERGED_DIR = "merged"
+SEEDS_DIR = "seeds"  # runs of --seeds N: one sub-run per seed
+
+
+def predictions_file(stage: str) -> str:
+    """``predictions-<stage>.jsonl``: one record per evaluated row."""
+    return f"predictions-{stage}.jsonl"

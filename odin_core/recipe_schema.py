@@ -1,0 +1,256 @@
+"""The recipe schema: the sections of a TOML recipe as pydantic models.
+
+A section that names a component (``[model] loader``, ``[lora] strategy``,
+``[[data.sources]] name``, ``[[eval]] name``, ``[[tracking]] name``, and the
+table form of ``data.encodings`` / ``data.tasks`` entries) keeps that
+component's other keys as its options; ``odin_core.recipe`` validates them with
+the options model the component registered.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+
+from odin_core.protocols import TASK_FAMILIES
+
+#: evaluators used when a recipe has no [[eval]] tables
+DEFAULT_EVALUATORS = ("metrics.task_accuracy", "metrics.hyperedge_set", "metrics.hyperedge_discrimination",
+                      "metrics.perplexity")
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class _Selector(BaseModel):
+    """A section naming a component; its other keys are that component's options."""
+
+    model_config = ConfigDict(extra="allow")
+    _options: Any = PrivateAttr(default=None)
+
+    @property
+    def options(self):
+        """The component's validated options (a pydantic model), or None."""
+        return self._options
+
+    def with_options(self, options) -> "_Selector":
+        """This section with validated component options attached (set by recipe validation)."""
+        self._options = options
+        return self
+
+    def resolved(self) -> dict:
+        """The section as plain data, the component's options (defaults included) inlined."""
+        data = self.model_dump(mode="json", exclude_none=False)
+        if self._options is not None:
+            data.update(self._options.model_dump(mode="json"))
+        return data
+
+
+class ModelSection(_Selector):
+    loader: str = Field(description="model loader component, e.g. 'models.llama', 'models.scratch'")
+    name: str | None = Field(None, description="hub model name, local directory in Hugging Face layout, or what "
+                                               "the loader accepts besides (e.g. a GGUF file)")
+    max_seq_length: int = Field(2048, gt=0)
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    chat_template: bool | None = Field(None, description="format examples as chat messages; default: the loader's family default")
+
+
+class SourceEntry(_Selector):
+    name: str = Field(description="hypergraph source component, e.g. 'hypernetx.synthetic'")
+
+
+class ComponentEntry(_Selector):
+    """An entry of ``data.encodings`` or ``data.tasks``: a name, or a table with ``name`` and options."""
+
+    name: str = Field(description="component name (for data.tasks also a task family or 'all')")
+
+
+def _entries(value):
+    if isinstance(value, list):
+        return [{"name": v} if isinstance(v, str) else v for v in value]
+    return value
+
+
+class SplitSizes(_Strict):
+    train: int = Field(1000, ge=0)
+    validation: int = Field(100, ge=0)
+    test: int = Field(200, ge=0)
+
+
+class SplitFractions(_Strict):
+    train: float = Field(0.8, ge=0, le=1)
+    validation: float = Field(0.1, ge=0, le=1)
+    test: float = Field(0.1, ge=0, le=1)
+
+
+class DataSection(_Strict):
+    sources: list[SourceEntry] = Field(min_length=1, description="where hypergraphs come from ([[data.sources]] tables)")
+    tasks: list[ComponentEntry] = Field(
+        [ComponentEntry(name="all")],
+        description="task names, task families, or 'all'; a table {name = ..., option = ...} sets a task's options")
+    encodings: list[ComponentEntry] = Field(
+        min_length=1, description="encoder names, or tables {name = ..., option = ...}; several mix encodings")
+    num_examples: SplitSizes = SplitSizes()
+    split: SplitFractions = Field(SplitFractions(), description="fraction of hypergraphs per split")
+    max_prompt_tokens: int = Field(2048, gt=0, description="examples whose prompt exceeds this are dropped and reported")
+    balance_yes_no: bool = True
+    num_proc: int = Field(1, ge=1)
+    cache_dir: str = ".odin_cache/datasets"
+    frozen_eval: str | None = Field(None, description="name of a frozen evaluation set in data/ used as the test split")
+
+    @field_validator("tasks", "encodings", mode="before")
+    @classmethod
+    def _names_to_entries(cls, value):
+        return _entries(value)
+
+    @field_validator("encodings")
+    @classmethod
+    def _unique_encodings(cls, value):
+        names = [e.name for e in value]
+        if len(names) != len(set(names)):
+            raise ValueError("each encoding may appear once")
+        return value
+
+    @property
+    def encoding_names(self) -> list[str]:
+        return [e.name for e in self.encodings]
+
+    @property
+    def task_names(self) -> list[str]:
+        """The ``data.tasks`` entries as written: task names, family names, 'all'."""
+        return [e.name for e in self.tasks]
+
+    def resolved(self) -> dict:
+        data = self.model_dump(mode="json")
+        data["sources"] = [e.resolved() for e in self.sources]
+        for key in ("tasks", "encodings"):
+            data[key] = [e.name if e.options is None and not e.model_extra else e.resolved()
+                         for e in getattr(self, key)]
+        return data
+
+
+class LoraSection(_Selector):
+    strategy: str = Field("finetune.lora", description="LoRA strategy component: finetune.lora, finetune.qlora, "
+                                                     "finetune.rslora, finetune.dora, finetune.full")
+
+
+class TrainingSection(_Strict):
+    engine: Literal["unsloth", "transformers"] = "unsloth"
+    seed: int | None = Field(None, description="seed of model and adapter initialisation and data order; default: the "
+                                               "recipe's seed (which alone fixes the dataset and its splits)")
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    num_epochs: float = Field(1.0, gt=0)
+    max_steps: int = Field(-1, description="stop after this many optimizer steps (-1: use num_epochs)")
+    batch_size: int = Field(4, gt=0, description="per-device train batch size")
+    gradient_accumulation_steps: int = Field(1, gt=0)
+    learning_rate: float = Field(2e-4, gt=0)
+    lr_scheduler: str = "cosine"
+    warmup_ratio: float = Field(0.05, ge=0, le=1)
+    weight_decay: float = Field(0.0, ge=0)
+    max_grad_norm: float = Field(1.0, gt=0)
+    optim: str = Field("auto", description="'auto': 8-bit AdamW on CUDA, AdamW otherwise; or any transformers optimizer name")
+    packing: bool = False
+    completion_only_loss: bool = True
+    logging_steps: int = Field(10, gt=0)
+    eval_steps: int | None = Field(None, gt=0, description="evaluate loss on the validation split every N steps")
+    save_steps: int = Field(100, gt=0)
+    save_total_limit: int = Field(2, gt=0)
+
+
+class GenerationSection(_Strict):
+    split: Literal["train", "validation", "test"] = "test"
+    max_examples: int | None = Field(None, gt=0)
+    batch_size: int = Field(16, gt=0)
+    max_new_tokens: int | None = Field(None, gt=0, description="default: from the longest canonical answer per task")
+    evaluate_base: bool = Field(True, description="also evaluate the base model before training")
+
+
+class EvalEntry(_Selector):
+    name: str = Field(description="evaluator component, e.g. 'metrics.task_accuracy'")
+
+
+class TrackingEntry(_Selector):
+    name: str = Field(description="tracker component, e.g. 'trackers.wandb'")
+
+
+class Recipe(_Strict):
+    """A whole run: model, data, LoRA strategy, training, evaluation, tracking.
+
+    ``model`` is None only in a data-only recipe (``odin data``, frozen sets)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    description: str = ""
+    seed: int = 42
+    output_dir: str = "runs"
+    model: ModelSection | None = None
+    data: DataSection
+    lora: LoraSection = LoraSection()
+    training: TrainingSection = TrainingSection()
+    generation: GenerationSection = GenerationSection()
+    eval: list[EvalEntry] = Field(default_factory=list)
+    tracking: list[TrackingEntry] = Field(default_factory=list)
+
+    _path: Path | None = PrivateAttr(default=None)
+
+    @property
+    def path(self) -> Path | None:
+        """The recipe file this was loaded from (None when built from a dict)."""
+        return self._path
+
+    @property
+    def base_dir(self) -> Path:
+        return self._path.parent if self._path else Path.cwd()
+
+    @property
+    def training_seed(self) -> int:
+        """The seed training uses: ``training.seed``, else the recipe's ``seed``."""
+        return self.training.seed if self.training.seed is not None else self.seed
+
+    @field_validator("tracking")
+    @classmethod
+    def _unique_trackers(cls, value):
+        names = [t.name for t in value]
+        if len(names) != len(set(names)):
+            raise ValueError("each tracker may appear once")
+        return value
+
+    def resolved(self) -> dict:
+        """The fully resolved recipe (defaults and component options included) as plain data."""
+        data = self.model_dump(mode="json", exclude_none=False)
+        for key, section in (("model", self.model), ("lora", self.lora)):
+            if section is not None:
+                data[key] = section.resolved()
+        data["data"] = self.data.resolved()
+        data["eval"] = [e.resolved() for e in self.eval]
+        data["tracking"] = [e.resolved() for e in self.tracking]
+        return data
+
+    def component_sections(self):
+        """(dotted key, kind, section) of every section that names a component, in recipe order.
+
+        ``data.tasks`` entries naming a family or 'all' are not components and are left out."""
+        if self.model is not None:
+            yield "model", "model_loader", self.model
+            yield "lora", "lora_strategy", self.lora
+        for i, entry in enumerate(self.data.sources):
+            yield f"data.sources.{i}", "source", entry
+        for i, entry in enumerate(self.data.encodings):
+            yield f"data.encodings.{i}", "encoder", entry
+        for i, entry in enumerate(self.data.tasks):
+            if entry.name != "all" and entry.name not in TASK_FAMILIES:
+                yield f"data.tasks.{i}", "task", entry
+        if self.model is not None:
+            for i, entry in enumerate(self.eval):
+                yield f"eval.{i}", "evaluator", entry
+            for i, entry in enumerate(self.tracking):
+                yield f"tracking.{i}", "tracker", entry
+
+
+#: the key of a component section that holds the component's name
+SELECTOR_KEY = {ModelSection: "loader", LoraSection: "strategy"}
+
+
+def selector_key(section) -> str:
+    return SELECTOR_KEY.get(type(section), "name")

@@ -1,0 +1,26 @@
+"""Stage records: what ``metrics.json`` keeps per evaluated stage, read the same way by every layer.
+
+A stage record (``SCHEMA_VERSION``) holds the split and count of the examples, the
+model, generation settings and timings, and each evaluator's metrics by name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+#: version of the stage records in metrics.json; bumped on any incompatible change
+SCHEMA_VERSION = 2
+#: the evaluator whose accuracy summarises a stage (records of schema 1 used the bare name)
+ACCURACY_EVALUATOR = "metrics.task_accuracy"
+
+
+def task_accuracy(record: dict) -> dict:
+    """The task-accuracy metrics of a stage record (``{}`` when it has none)."""
+    metrics = (record or {}).get("metrics") or {}
+    return metrics.get(ACCURACY_EVALUATOR) or metrics.get("task_accuracy") or {}
+
+
+def row_key(row) -> str:
+    """Identifies an evaluated row across runs: its id and a hash of what it asks and expects."""
+    digest = hashlib.sha256((row.get("prompt", "") + "\x1f" + row.get("completion", "")).encode("utf-8")).hexdigest()
+    return f"{row.get('id')}:{digest[:12]}"

@@ -1,0 +1,120 @@
+"""Several runs side by side (model size against accuracy), with paired tests on the same rows."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from odin_core.errors import DataError
+from odin_core.records import task_accuracy
+from odin_core.layout import predictions_file
+from odin_core.report.significance import load_outcomes, paired_test
+from odin_core.report.tables import get, interval, load_metrics, num, p_value, params, pct, run_path, table
+
+
+def _compare_stage(metrics: dict, evaluation: str | None):
+    if evaluation:
+        return get(metrics, "evaluations", evaluation)
+    return metrics.get("trained") or metrics.get("base")
+
+
+def compare_runs(run_dirs, evaluation: str | None = None) -> dict:
+    """Side-by-side figures of several runs: {"runs": [summary row], "tasks": {task: {run: accuracy}}}.
+
+    Each run contributes its trained model's evaluation, or the ``odin eval`` result
+    named ``evaluation``. Rows are sorted by model size (parameters).
+    """
+    runs, tasks, outcomes = [], {}, {}
+    for run_dir in run_dirs:
+        path = run_path(run_dir)
+        metrics = load_metrics(path)
+        stage = _compare_stage(metrics, evaluation)
+        if not stage:
+            known = ", ".join(sorted(metrics.get("evaluations") or {})) or "none"
+            what = f"no evaluation named {evaluation!r} (it has: {known})" if evaluation else "no evaluated model"
+            raise DataError(what, file=path)
+        accuracy = task_accuracy(stage)
+        overall = accuracy.get("overall") or {}
+        majority = (get(stage, "baselines", "majority") if evaluation else get(metrics, "baselines", "majority")) or {}
+        families = accuracy.get("per_family") or {}
+        model = stage.get("model") or {}
+        runs.append({
+            "run": path.name, "recipe": metrics.get("recipe"), "model": model.get("name") or model.get("loader"),
+            "parameters": model.get("parameters"), "split": stage.get("split"), "examples": stage.get("num_examples"),
+            "accuracy": overall.get("micro"), "accuracy_ci95": overall.get("ci95"),
+            "macro_accuracy": overall.get("macro"), "macro_accuracy_ci95": overall.get("macro_ci95"),
+            "base_accuracy": None if evaluation else task_accuracy(metrics.get("base") or {}).get("overall", {}).get("micro"),
+            "majority_accuracy": task_accuracy(majority).get("overall", {}).get("micro"),
+            "format_errors": overall.get("format_errors"),
+            "families": {family: v.get("macro") for family, v in families.items()},
+        })
+        for task, v in (accuracy.get("per_task") or {}).items():
+            tasks.setdefault(task, {})[path.name] = v.get("accuracy")
+        outcomes[path.name] = load_outcomes(path / predictions_file(stage.get("stage") or "trained"))
+    tests = _tests_against_first(outcomes, [run_path(r).name for r in run_dirs])
+    runs.sort(key=lambda r: (r["parameters"] is None, r["parameters"] or 0, r["run"]))
+    return {"runs": runs, "tasks": dict(sorted(tasks.items())), "tests": tests}
+
+
+def _tests_against_first(outcomes: dict, order: list[str]) -> dict:
+    """Each run tested against the first run given, when both were evaluated on the same rows."""
+    tests = {}
+    if len(order) < 2:
+        return tests
+    reference = order[0]
+    for name in order[1:]:
+        a, b = outcomes.get(name) or {}, outcomes.get(reference) or {}
+        if not a or not b:
+            tests[name] = {"against": reference, "refused": "no per-row predictions to pair"}
+        elif set(a) != set(b):
+            shared = len(set(a) & set(b))
+            tests[name] = {"against": reference,
+                           "refused": f"evaluated on different rows ({shared} shared, {len(a)} vs {len(b)}); "
+                                      "a paired test needs the same rows, e.g. odin eval on one frozen set"}
+        else:
+            tests[name] = {"against": reference, **paired_test(a, b)}
+    return tests
+
+
+def render_comparison(comparison: dict, fmt: str = "markdown") -> str:
+    """The comparison as a Markdown table (plus per-task table), CSV, or JSON."""
+    runs = comparison["runs"]
+    if fmt == "json":
+        return json.dumps(comparison, indent=2)
+    families = sorted({f for r in runs for f in r["families"]})
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(["run", "recipe", "model", "parameters", "split", "examples", "accuracy", "macro_accuracy",
+                         "base_accuracy", "majority_accuracy", "format_errors", *families])
+        for r in runs:
+            writer.writerow([r["run"], r["recipe"], r["model"], r["parameters"], r["split"], r["examples"],
+                             r["accuracy"], r["macro_accuracy"], r["base_accuracy"], r["majority_accuracy"],
+                             r["format_errors"], *[r["families"].get(f) for f in families]])
+        return out.getvalue()
+    header = ["run", "model", "parameters", "split", "n", "accuracy %", "95% CI", "macro %", "base %", "majority %",
+              "format errors", *[f"{f} %" for f in families]]
+    rows = [[r["run"], r["model"] or "–", params(r["parameters"]), r["split"] or "–", num(r["examples"]),
+             pct(r["accuracy"]), interval(r.get("accuracy_ci95")), pct(r["macro_accuracy"]), pct(r["base_accuracy"]),
+             pct(r["majority_accuracy"]), num(r["format_errors"]), *[pct(r["families"].get(f)) for f in families]]
+            for r in runs]
+    text = table(header, rows) + "\n"
+    tests = comparison.get("tests") or {}
+    if tests:
+        test_rows = []
+        for name, t in tests.items():
+            if "refused" in t:
+                test_rows.append([name, t["against"], "–", "–", f"not tested: {t['refused']}"])
+                continue
+            o = t["overall"]
+            test_rows.append([name, t["against"], f"{100 * o['difference']:+.1f}", p_value(o["p_value"]),
+                              "yes" if not o["marker"] else "no (n.s.)"])
+        text += ("\nPaired test against the first run (exact McNemar on the same rows):\n\n"
+                 + table(["run", "against", "Δ points", "p", "significant at 5%"], test_rows) + "\n")
+    if comparison["tasks"]:
+        names = [r["run"] for r in runs]
+        task_rows = [[task, *[pct(by_run.get(name)) for name in names]] for task, by_run in comparison["tasks"].items()]
+        text += "\nAccuracy % per task:\n\n" + table(["task", *names], task_rows) + "\n"
+    return text
+

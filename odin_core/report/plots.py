@@ -1,0 +1,72 @@
+"""Report plots: the loss curve and per-task accuracy with interval whiskers. matplotlib is imported inside."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from odin_core.records import task_accuracy
+from odin_core.report.tables import get
+
+
+def plot_loss(records: list[dict], path: Path) -> bool:
+    """Training (and evaluation) loss against step as a PNG; False when no loss was logged."""
+    train = [(r["step"], r["loss"]) for r in records if isinstance(r.get("loss"), (int, float)) and "step" in r]
+    evals = [(r["step"], r["eval_loss"]) for r in records
+             if isinstance(r.get("eval_loss"), (int, float)) and "step" in r]
+    if not train and not evals:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    if train:
+        ax.plot(*zip(*train), label="training loss")
+    if evals:
+        ax.plot(*zip(*evals), marker="o", label="validation loss")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.set_title("Loss")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def plot_task_accuracy(stages: list[tuple[str, dict]], path: Path) -> bool:
+    """Per-task accuracy bars with 95% interval whiskers, one bar per stage, as a PNG; False without task accuracy."""
+    stages = [(label, task_accuracy(stage).get("per_task")) for label, stage in stages]
+    stages = [(label, per_task) for label, per_task in stages if per_task]
+    if not stages:
+        return False
+    tasks = sorted({task for _, per_task in stages for task in per_task})
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    height = 0.8 / len(stages)
+    fig, ax = plt.subplots(figsize=(8, max(3.0, (0.2 + 0.12 * len(stages)) * len(tasks) + 1.4)))
+    for k, (label, per_task) in enumerate(stages):
+        values = [100 * (get(per_task, task, "accuracy") or 0.0) for task in tasks]
+        cis = [get(per_task, task, "ci95") or [None, None] for task in tasks]
+        errors = [[max(0.0, v - 100 * ci[0]) if ci[0] is not None else 0.0 for v, ci in zip(values, cis)],
+                  [max(0.0, 100 * ci[1] - v) if ci[1] is not None else 0.0 for v, ci in zip(values, cis)]]
+        positions = [i + (k - (len(stages) - 1) / 2) * height for i in range(len(tasks))]
+        ax.barh(positions, values, height=height, label=label, xerr=errors, error_kw={"elinewidth": 0.8, "capsize": 2})
+    ax.set_yticks(range(len(tasks)))
+    ax.set_yticklabels(tasks)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("accuracy (%)")
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(stages), frameon=False,
+              title="Accuracy per task (whiskers: 95% interval)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+

@@ -1,0 +1,276 @@
+"""``report.md``: tables with 95% intervals and paired significance tests, plots, evaluator sections, failures.
+
+``write_report(run_dir)`` reads ``metrics.json`` (stage records), ``metrics.jsonl``
+(training loss) and ``predictions-*.jsonl`` (per-row outcomes) and writes
+``report.md``, ``loss.png`` and ``task_accuracy.png``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from odin_core.errors import OdinError
+from odin_core.records import ACCURACY_EVALUATOR, task_accuracy
+from odin_core.files import atomic_write_text, read_jsonl
+from odin_core.layout import METRICS_LOG, REPORT_FILE, predictions_file
+from odin_core.plugins import get_component
+from odin_core.report.failures import failures_section
+from odin_core.report.plots import plot_loss, plot_task_accuracy
+from odin_core.report.significance import ALPHA, stage_comparisons
+from odin_core.report.tables import delta, get, interval, load_metrics, num, p_value, params, pct, run_path, table
+from odin_core.stats import minimum_detectable_difference
+
+#: (label, predictions file) of the stages a run report compares
+STAGE_FILES = {"base": predictions_file("base"), "trained": predictions_file("trained"),
+               "majority": predictions_file("baseline-majority")}
+#: the paired comparisons a run report tests: (label, first stage, second stage)
+COMPARISONS = (("trained vs base", "trained", "base"), ("trained vs majority", "trained", "majority"),
+               ("base vs majority", "base", "majority"))
+
+
+def stages_of(metrics: dict) -> list[tuple[str, dict]]:
+    """(label, stage record) of base, trained and the majority baseline, where present."""
+    stages = []
+    for key in ("base", "trained"):
+        if isinstance(metrics.get(key), dict):
+            stages.append((key, metrics[key]))
+    if isinstance(get(metrics, "baselines", "majority"), dict):
+        stages.append(("majority", metrics["baselines"]["majority"]))
+    return stages
+
+
+def comparisons(run_dir: Path, metrics: dict) -> dict[str, dict]:
+    """Paired tests between the run's stages (trained vs base, trained vs majority, ...) on the same rows."""
+    present = {label for label, _ in stages_of(metrics)}
+    pairs = [(label, STAGE_FILES[a], STAGE_FILES[b]) for label, a, b in COMPARISONS if a in present and b in present]
+    return stage_comparisons(run_dir, pairs)
+
+
+# --- sections ----------------------------------------------------------------------
+
+
+def _summary_section(metrics: dict, tests: dict) -> list[str]:
+    rows = []
+    for label, stage in stages_of(metrics):
+        overall = task_accuracy(stage).get("overall") or {}
+        perplexity = get(stage, "metrics", "metrics.perplexity", "perplexity") or get(stage, "metrics", "perplexity",
+                                                                                        "perplexity")
+        rows.append([label, num(stage.get("num_examples")), pct(overall.get("micro")), interval(overall.get("ci95")),
+                     pct(overall.get("macro")), interval(overall.get("macro_ci95")),
+                     num(overall.get("format_errors")), num(perplexity, 2)])
+    lines = ["## Summary", "",
+             table(["stage", "examples", "accuracy % (micro)", "95% CI", "accuracy % (macro over tasks)",
+                    "95% CI (bootstrap)", "format errors", "validation perplexity"], rows), ""]
+    if tests:
+        test_rows = []
+        for label, result in tests.items():
+            o = result["overall"]
+            verdict = "yes" if not o["marker"] else "no (n.s.)"
+            test_rows.append([label, num(o["n"]), f"{100 * o['difference']:+.1f}", num(o["only_a"]), num(o["only_b"]),
+                              p_value(o["p_value"]), verdict])
+        lines += ["### Paired comparisons", "",
+                  f"Exact McNemar test on the same rows: the difference in accuracy points, the rows only the first "
+                  f"got right and only the second got right, and whether the difference is significant at "
+                  f"{int(ALPHA * 100)}%.", "",
+                  table(["comparison", "rows", "Δ points", "only first right", "only second right", "p",
+                         "significant"], test_rows), ""]
+    return lines
+
+
+def _sizing_note(metrics: dict) -> list[str]:
+    per_task = task_accuracy(metrics.get("trained") or metrics.get("base") or {}).get("per_task") or {}
+    if not per_task:
+        return []
+    ns = sorted(v.get("n", 0) for v in per_task.values())
+    median = ns[len(ns) // 2]
+    total = sum(ns)
+    return [f"With {median} rows per task (median) and {total} in all, differences smaller than about "
+            f"**{100 * minimum_detectable_difference(median):.0f} points** per task and "
+            f"**{100 * minimum_detectable_difference(total):.0f} points** overall cannot be detected reliably "
+            "(80% power, 5% level, accuracies near 50%). Per-task p-values are Holm-corrected over the tasks.", ""]
+
+
+def _task_test(tests: dict, label: str, task: str) -> str:
+    entry = get(tests, label, "per_task", task)
+    if not entry:
+        return "–"
+    return p_value(entry["p_adjusted"]) + (f" {entry['marker']}" if entry["marker"] else "")
+
+
+def _per_task_section(metrics: dict, tests: dict) -> list[str]:
+    per = {label: task_accuracy(stage).get("per_task") or {} for label, stage in stages_of(metrics)}
+    tasks = sorted({t for p in per.values() for t in p})
+    if not tasks:
+        return []
+    rows = []
+    for task in tasks:
+        info = next((p[task] for p in per.values() if task in p), {})
+        acc = {label: get(p, task, "accuracy") for label, p in per.items()}
+        ci = {label: get(p, task, "ci95") for label, p in per.items()}
+        errors = "/".join(num(get(per.get(label, {}), task, "format_errors")) for label in ("base", "trained")
+                          if label in per)
+        rows.append([task, info.get("family") or "–", num(info.get("n")), pct(acc.get("base")),
+                     pct(acc.get("trained")), interval(ci.get("trained") or ci.get("base")),
+                     delta(acc.get("trained"), acc.get("base")), _task_test(tests, "trained vs base", task),
+                     pct(acc.get("majority")), delta(acc.get("trained"), acc.get("majority")),
+                     _task_test(tests, "trained vs majority", task), errors or "–"])
+    header = ["task", "family", "n", "base %", "trained %", "trained 95% CI", "Δ trained−base", "p (vs base)",
+              "majority %", "Δ trained−majority", "p (vs majority)", "format errors (base/trained)"]
+    return ["## Accuracy per task", "", table(header, rows), "",
+            "p: exact McNemar test on the task's rows, Holm-corrected over tasks; n.s. = not significant at 5%.", ""]
+
+
+def _grouped_section(metrics: dict, key: str, title: str) -> list[str]:
+    per = {label: task_accuracy(stage).get(key) or {} for label, stage in stages_of(metrics)}
+    groups = sorted({g for p in per.values() for g in p})
+    if not groups:
+        return []
+    rows = []
+    for group in groups:
+        acc = {label: get(p, group, "accuracy") for label, p in per.items()}
+        ci = {label: get(p, group, "ci95") for label, p in per.items()}
+        n = next((get(p, group, "n") for p in per.values() if group in p), None)
+        rows.append([group, num(n), pct(acc.get("base")), interval(ci.get("base")), pct(acc.get("trained")),
+                     interval(ci.get("trained")), delta(acc.get("trained"), acc.get("base")), pct(acc.get("majority"))])
+    return [f"## Accuracy per {title}", "",
+            table([title, "n", "base %", "base 95% CI", "trained %", "trained 95% CI", "Δ trained−base", "majority %"],
+                  rows), ""]
+
+
+def _flatten(metrics, prefix="", depth=2) -> dict:
+    flat = {}
+    for key, value in (metrics or {}).items():
+        name = f"{prefix}{key}"
+        if isinstance(value, bool) or isinstance(value, (int, float)):
+            flat[name] = value
+        elif isinstance(value, dict) and depth > 1:
+            flat.update(_flatten(value, name + ".", depth - 1))
+    return flat
+
+
+def generic_section(name: str, per_stage: dict[str, dict]) -> str | None:
+    """An evaluator's top-level numbers per stage, for evaluators without a ``report_section``."""
+    flat = {label: _flatten(m) for label, m in per_stage.items()}
+    columns = list(dict.fromkeys(k for f in flat.values() for k in f))[:12]
+    if not columns:
+        return None
+    rows = [[label, *[num(f.get(c)) for c in columns]] for label, f in flat.items()]
+    return "\n".join([f"## {name}", "", table(["stage", *columns], rows), ""])
+
+
+def evaluator_sections(metrics: dict) -> list[str]:
+    """Each evaluator's own section (its ``report_section``), or the generic table; task accuracy is the core's."""
+    stages = stages_of(metrics)
+    if isinstance(get(metrics, "baselines", "constant_set"), dict):
+        stages.append(("best constant set", metrics["baselines"]["constant_set"]))
+    names = list(dict.fromkeys(n for _, s in stages for n in (s.get("metrics") or {})))
+    lines = []
+    for name in names:
+        if name in (ACCURACY_EVALUATOR, "task_accuracy"):
+            continue
+        per_stage = {label: s["metrics"][name] for label, s in stages if name in (s.get("metrics") or {})}
+        text = None
+        try:
+            evaluator = get_component("evaluator", name).create(None)
+        except OdinError:  # the plugin is gone: its numbers still show
+            evaluator = None
+        if evaluator is not None and hasattr(evaluator, "report_section"):
+            text = evaluator.report_section(per_stage)
+        else:
+            text = generic_section(name, per_stage)
+        if text:
+            lines += [text.rstrip(), ""]
+    return lines
+
+
+def _seeds_section(metrics: dict) -> list[str]:
+    seeds = metrics.get("seeds")
+    if not seeds:
+        return []
+    rows = []
+    for key, label in (("trained", "trained accuracy % (micro)"), ("trained_macro", "trained accuracy % (macro)"),
+                       ("base", "base accuracy % (micro)")):
+        entry = seeds.get("summary", {}).get(key)
+        if entry:
+            spread = "–" if entry["std"] is None else f"{100 * entry['std']:.1f}"
+            rows.append([label, f"{100 * entry['mean']:.1f}", spread, num(len(entry["values"])),
+                         ", ".join(pct(v) for v in entry["values"])])
+    return ["## Across seeds", "",
+            f"Training repeated with seeds {', '.join(str(s) for s in seeds['seeds'])} on the same data split; "
+            "the tables above are the first seed's run.", "",
+            table(["metric", "mean", "std (across seeds)", "runs", "per seed"], rows), ""]
+
+
+def _evaluations_section(metrics: dict) -> list[str]:
+    evaluations = metrics.get("evaluations") or {}
+    if not evaluations:
+        return []
+    lines = ["## Other evaluations (`odin eval`)", ""]
+    for label, stage in sorted(evaluations.items()):
+        overall = task_accuracy(stage).get("overall") or {}
+        majority = task_accuracy(get(stage, "baselines", "majority") or {}).get("overall", {}).get("micro")
+        lines += [f"### {label}", "",
+                  f"Data `{stage.get('data')}`, split `{stage.get('split')}`, {stage.get('num_examples')} examples, "
+                  f"{'base model' if stage.get('base_model') else 'trained model'}: accuracy "
+                  f"{pct(overall.get('micro'))}% {interval(overall.get('ci95'))} (macro {pct(overall.get('macro'))}%), "
+                  f"majority baseline {pct(majority)}%, {num(overall.get('format_errors'))} format errors"
+                  + (f"; {stage['generation']['prompts_over_context']} prompts longer than the model's context"
+                     if get(stage, "generation", "prompts_over_context") else "") + ".", ""]
+        per_task = task_accuracy(stage).get("per_task") or {}
+        base_tasks = task_accuracy(get(stage, "baselines", "majority") or {}).get("per_task") or {}
+        rows = [[task, num(v.get("n")), pct(v.get("accuracy")), interval(v.get("ci95")),
+                 pct(get(base_tasks, task, "accuracy")), num(v.get("format_errors"))]
+                for task, v in sorted(per_task.items())]
+        if rows:
+            lines += [table(["task", "n", "accuracy %", "95% CI", "majority %", "format errors"], rows), ""]
+    return lines
+
+
+def render_report(metrics: dict, path: Path, plots: dict[str, bool], tests: dict | None = None) -> str:
+    """The Markdown text of ``report.md``."""
+    tests = tests or {}
+    trained = metrics.get("trained") or metrics.get("base") or {}
+    model = trained.get("model") or {}
+    lines = [f"# Odin run report: {metrics.get('recipe', path.name)}", "",
+             f"Run directory `{path}`. Evaluated on the **{trained.get('split', '?')}** split "
+             f"({trained.get('num_examples', '?')} examples); model {model.get('name') or model.get('loader') or '?'} "
+             f"({params(model.get('parameters'))} parameters, {model.get('engine', '?')} engine). "
+             f"Accuracy is exact match after parsing the answer after `Ans`; a format error is an answer that "
+             f"cannot be read and counts as wrong. Intervals are 95%: Wilson for accuracies, bootstrap over rows "
+             f"(resampled within tasks) for macro averages.", ""]
+    over = get(trained, "generation", "prompts_over_context")
+    if over:
+        lines += [f"**Warning:** {over} prompts plus their answer budget are longer than the model's context.", ""]
+    lines += _summary_section(metrics, tests)
+    lines += _sizing_note(metrics)
+    if plots.get("task_accuracy"):
+        lines += ["![accuracy per task](task_accuracy.png)", ""]
+    lines += _per_task_section(metrics, tests)
+    lines += _grouped_section(metrics, "per_family", "family")
+    lines += _grouped_section(metrics, "per_encoding", "encoding")
+    lines += evaluator_sections(metrics)
+    lines += _seeds_section(metrics)
+    lines += ["## Training", ""]
+    training = metrics.get("training") or {}
+    if training:
+        lines += [table(["key", "value"], [[k, num(v) if not isinstance(v, (dict, list)) else json.dumps(v)]
+                                           for k, v in training.items()]), ""]
+    lines += ["![loss curve](loss.png)" if plots.get("loss") else "No training loss was logged (metrics.jsonl).", ""]
+    lines += _evaluations_section(metrics)
+    lines += failures_section(path)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def write_report(run_dir) -> Path:
+    """Write ``report.md`` and its plots into the run directory from ``metrics.json``; returns the report's path."""
+    path = run_path(run_dir)
+    metrics = load_metrics(path)
+    plots = {"loss": plot_loss(read_jsonl(path / METRICS_LOG), path / "loss.png"),
+             "task_accuracy": plot_task_accuracy(stages_of(metrics), path / "task_accuracy.png")}
+    target = path / REPORT_FILE
+    atomic_write_text(target, render_report(metrics, path, plots, comparisons(path, metrics)))
+    return target
+
+
+__all__ = ["comparisons", "evaluator_sections", "generic_section", "render_report", "stages_of", "write_report"]
