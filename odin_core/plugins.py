@@ -34,6 +34,8 @@ from odin_core import hookspecs
 from odin_core.errors import RecipeError
 
 ENTRY_POINT_GROUP = "odin"
+#: the distribution that ships the built-in plugins
+DISTRIBUTION = "odin-slm"
 LOAD_PLUGINS_ENV = "ODIN_LOAD_PLUGINS"
 #: the plugin that carries components registered with the ``register_*`` decorators
 PYTHON_PLUGIN = "python"
@@ -119,6 +121,7 @@ pm.add_hookspecs(hookspecs)
 
 _loaded = False
 _broken: list[BrokenPlugin] = []
+_failed: set[str] = set()  # registered plugin names whose import or registration failed
 _dists: dict[str, tuple[str, str]] = {}  # plugin name -> (distribution, version)
 _registry: Registry | None = None
 _warned_aliases: set[tuple[str, str]] = set()
@@ -138,7 +141,10 @@ def load_plugins() -> None:
         return
     _loaded = True
     allowed = _allowed_entry_points()
-    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+    # Odin's own plugins first: a third party's entry point cannot take a built-in's name
+    entry_points = sorted(metadata.entry_points(group=ENTRY_POINT_GROUP),
+                          key=lambda ep: (ep.dist is None or ep.dist.name != DISTRIBUTION))
+    for ep in entry_points:
         if allowed is not None and ep.name not in allowed:
             continue
         dist = ep.dist.name if ep.dist else ""
@@ -154,6 +160,7 @@ def load_plugins() -> None:
             pm.register(plugin, name=ep.name)
         except Exception as exc:  # a third party's bug must not take the CLI down
             _broken.append(BrokenPlugin(ep.name, dist, version, _describe(exc)))
+            _failed.add(ep.name)
             continue
         _dists[ep.name] = (dist, version)
     pm.register(_python_plugin, name=PYTHON_PLUGIN)
@@ -220,7 +227,7 @@ def registry() -> Registry:
     if _registry is not None:
         return _registry
     reg = Registry({kind: {} for kind in COMPONENT_HOOKS}, {kind: {} for kind in COMPONENT_HOOKS}, [])
-    failed: set[str] = {b.name for b in _broken}
+    failed = _failed
     for kind, hook_name in COMPONENT_HOOKS.items():
         _collect(kind, hook_name, failed, reg)
     for comps in reg.components.values():  # a plugin that failed in one hook provides nothing

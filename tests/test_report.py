@@ -200,7 +200,8 @@ r = 4
 alpha = 8
 
 [data]
-tasks = ["hyperedge_count", "vertex_connection", "shared_vertices", "hyperedge_discrimination"]
+tasks = ["hypernetx.hyperedge_count", "hypernetx.vertex_connection", "hypernetx.shared_vertices",
+         "hypernetx.hyperedge_discrimination"]
 encodings = ["hypernetx.n_set"]
 cache_dir = "{cache}"
 

@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 from odin_core.errors import DataError
-from odin_core.layout import METRICS_FILE
+from odin_core.layout import METRICS_FILE, RECIPE_FILE
+from odin_core.rundir import is_run_dir
 from odin_core.markdown import delta, interval, num, p_value, params, pct, table
 
 
@@ -17,8 +18,8 @@ def run_path(run_dir) -> Path:
 def load_metrics(run_dir) -> dict:
     """``metrics.json`` of a run directory, or a DataError saying what is missing."""
     path = run_path(run_dir) / METRICS_FILE
-    if not run_path(run_dir).is_dir():
-        raise DataError("is not a run directory", file=run_path(run_dir))
+    if not is_run_dir(run_path(run_dir)):
+        raise DataError(f"is not a run directory (no {RECIPE_FILE})", file=run_path(run_dir))
     if not path.exists():
         raise DataError("no metrics.json: the run did not finish evaluating; evaluate it with `odin eval RUN_DIR`",
                         file=run_path(run_dir))
