@@ -272,3 +272,57 @@ def test_odin_run_then_eval_on_a_frozen_set_and_compare(tmp_path):
 
     result = runner.invoke(cli, ["eval", str(tmp_path / "nowhere")])
     assert result.exit_code == 2 and "not a run directory" in result.output
+
+
+def _exact_mcnemar(b, c):
+    """Two-sided exact McNemar p-value, computed here independently of odin_core.stats."""
+    from math import comb
+
+    n = b + c
+    if n == 0:
+        return 1.0
+    return min(1.0, 2 * sum(comb(n, k) for k in range(min(b, c) + 1)) / 2 ** n)
+
+
+@pytest.mark.slow
+def test_seeds_report_their_spread_and_compare_tests_runs_on_the_same_rows(tmp_path):
+    import statistics
+
+    recipe = tmp_path / "run.toml"
+    recipe.write_text(RUN_RECIPE.format(name="seeded", seed=5, cache=tmp_path / "cache"))
+    runner = CliRunner()
+    result = runner.invoke(cli, ["run", str(recipe), "--seeds", "2", "--output-dir", str(tmp_path / "runs"),
+                                 "--set", "training.max_steps=6"])
+    assert result.exit_code == 0, result.output
+    (first,) = (tmp_path / "runs").iterdir()
+    (second,) = (first / "seeds").iterdir()
+    metrics = json.loads((first / "metrics.json").read_text())
+    other = json.loads((second / "metrics.json").read_text())
+    assert metrics["seeds"]["seeds"] == [5, 6] and other["training_seed"] == 6
+    accuracies = [m["trained"]["metrics"]["metrics.task_accuracy"]["overall"]["micro"] for m in (metrics, other)]
+    summary = metrics["seeds"]["summary"]["trained"]
+    assert summary["values"] == accuracies
+    assert summary["mean"] == pytest.approx(statistics.mean(accuracies))
+    assert summary["std"] == pytest.approx(statistics.stdev(accuracies))
+    assert "## Across seeds" in (first / "report.md").read_text()
+    # both seeds were evaluated on the same rows of the same dataset
+    rows = [[json.loads(line) for line in (run / "predictions-trained.jsonl").read_text().splitlines()]
+            for run in (first, second)]
+    assert [r["row_key"] for r in rows[0]] == [r["row_key"] for r in rows[1]]
+
+    result = runner.invoke(cli, ["compare", str(first), str(second), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    test = json.loads(result.output)["tests"][second.name]
+    right = {run: {r["row_key"]: r["correct"] for r in recs} for run, recs in zip(("a", "b"), rows)}
+    only_second = sum(right["b"][k] and not right["a"][k] for k in right["a"])
+    only_first = sum(right["a"][k] and not right["b"][k] for k in right["a"])
+    assert (test["against"], test["overall"]["only_a"], test["overall"]["only_b"]) == (first.name, only_second, only_first)
+    assert test["overall"]["p_value"] == pytest.approx(_exact_mcnemar(only_first, only_second))
+
+    different = tmp_path / "different.toml"
+    different.write_text(RUN_RECIPE.format(name="different", seed=77, cache=tmp_path / "cache"))
+    assert runner.invoke(cli, ["run", str(different), "--output-dir", str(tmp_path / "other-runs")]).exit_code == 0
+    (third,) = (tmp_path / "other-runs").iterdir()
+    result = runner.invoke(cli, ["compare", str(first), str(third)])
+    assert result.exit_code == 0
+    assert "not tested" in result.output and "different rows" in result.output
