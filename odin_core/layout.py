@@ -14,6 +14,7 @@ LOG_FILE = "odin.log"
 METRICS_LOG = "metrics.jsonl"  # one record per logging step
 METRICS_FILE = "metrics.json"  # stage records of every evaluation
 BASE_METRICS_FILE = "base_metrics.json"
+PROMPTED_METRICS_FILE = "prompted_metrics.json"
 DATA_REPORT_FILE = "data_report.json"
 REPORT_FILE = "report.md"
 TRAINER_STATE = "trainer_state.json"

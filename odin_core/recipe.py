@@ -270,7 +270,7 @@ def validate(data: dict, file=None, *, require_model: bool = True, check_compone
         raise validation_error(exc, Recipe, file) from None
     if require_model and recipe.model is None:
         raise RecipeError("missing required key; expected a [model] table with a loader", file=file, key="model")
-    recipe._path = Path(file) if file else None
+    recipe.located_at(file)
     if not check_components:
         return recipe
     for key, kind, section in recipe.component_sections():

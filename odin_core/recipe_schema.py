@@ -165,6 +165,9 @@ class GenerationSection(_Strict):
     batch_size: int = Field(16, gt=0)
     max_new_tokens: int | None = Field(None, gt=0, description="default: from the longest canonical answer per task")
     evaluate_base: bool = Field(True, description="also evaluate the base model before training")
+    prompted: bool = Field(False, description="also evaluate the base model prompted through its chat template: "
+                                              "zero-shot and k-shot (chat models only)")
+    shots: int = Field(3, ge=1, le=16, description="worked examples in a k-shot prompt, drawn from the training split")
 
 
 class EvalEntry(_Selector):
@@ -202,6 +205,11 @@ class Recipe(_Strict):
     @property
     def base_dir(self) -> Path:
         return self._path.parent if self._path else Path.cwd()
+
+    def located_at(self, path) -> "Recipe":
+        """This recipe, recorded as read from ``path`` (relative paths in it resolve from there)."""
+        self._path = Path(path) if path else None
+        return self
 
     @property
     def training_seed(self) -> int:

@@ -55,6 +55,11 @@ class EvalContext:
         return self._generations
 
     @property
+    def scored(self) -> list | None:
+        """The choice scores if they were computed (or given), without computing them."""
+        return self._scores
+
+    @property
     def generated(self) -> bool:
         """Whether generations exist already (without computing them)."""
         return self._generations is not None

@@ -42,7 +42,7 @@ def jsonable(value):
 
 def prediction_records(context: EvalContext) -> list[dict]:
     """One record per example: what was asked, expected, generated, parsed, and whether it was right."""
-    scores = context._scores or [None] * len(context.examples)
+    scores = context.scored or [None] * len(context.examples)
     predictions, correct = context.predictions, context.correct
     records = []
     for i, row in enumerate(context.examples):

@@ -1,6 +1,6 @@
 """The flow of ``odin run``: explicit named steps, in order, torchtune style.
 
-1. load and validate the recipe        5. evaluate the base model
+1. load and validate the recipe        5. evaluate the base model (and prompted: zero-shot, k-shot)
 2. make (or reopen) the run directory  6. apply the LoRA strategy and train
 3. build or reuse the dataset          7. evaluate the trained model, baselines
 4. load the base model                 8. write metrics.json and report.md
@@ -21,7 +21,14 @@ from odin_core import data, engine, evaluate, report
 from odin_core.device import check_device
 from odin_core.errors import OdinError, RecipeError
 from odin_core.events import RunEvents
-from odin_core.layout import BASE_METRICS_FILE, DATA_REPORT_FILE, METRICS_FILE, RECIPE_FILE, SEEDS_DIR
+from odin_core.layout import (
+    BASE_METRICS_FILE,
+    DATA_REPORT_FILE,
+    METRICS_FILE,
+    PROMPTED_METRICS_FILE,
+    RECIPE_FILE,
+    SEEDS_DIR,
+)
 from odin_core.plugins import get_component
 from odin_core.protocols import LoadSettings
 from odin_core.recipe import load_recipe
@@ -130,6 +137,18 @@ class RunFlow:
                                                            stage="base", loss_split=self.datasets.get("validation"))
             self.run_dir.write_json(BASE_METRICS_FILE, self.metrics["base"])
 
+    def evaluate_prompted(self) -> None:
+        """Zero-shot and k-shot prompting of the base model (chat models), kept for a resumed run."""
+        if not self.recipe.generation.prompted:
+            return
+        stored = self.run_dir.read_json(PROMPTED_METRICS_FILE)
+        if self.resume and stored is not None:
+            self.metrics["prompted"] = stored
+        elif not self.resume:
+            self.metrics["prompted"] = evaluate.evaluate_prompted(self.recipe, self.loaded, self.eval_split,
+                                                                  self.datasets["train"], self.run_dir)
+            self.run_dir.write_json(PROMPTED_METRICS_FILE, self.metrics["prompted"])
+
     def train(self) -> None:
         self.loaded.model = self.strategy.apply(self.loaded, self.recipe.training_seed)
         self.metrics["training"] = engine.train(self.recipe, self.loaded, self.datasets, self.run_dir, self.events,
@@ -158,6 +177,7 @@ class RunFlow:
             self.setup_data()
             self.setup_model()
             self.evaluate_base()
+            self.evaluate_prompted()
             self.train()
             self.evaluate_trained()
             self.write_outputs()

@@ -22,19 +22,26 @@ from odin_core.report.tables import delta, get, interval, load_metrics, num, p_v
 from odin_core.stats import minimum_detectable_difference
 
 #: (label, predictions file) of the stages a run report compares
-STAGE_FILES = {"base": predictions_file("base"), "trained": predictions_file("trained"),
+STAGE_FILES = {"base": predictions_file("base"), "zero-shot": predictions_file("zero_shot"),
+               "k-shot": predictions_file("k_shot"), "trained": predictions_file("trained"),
                "majority": predictions_file("baseline-majority")}
 #: the paired comparisons a run report tests: (label, first stage, second stage)
-COMPARISONS = (("trained vs base", "trained", "base"), ("trained vs majority", "trained", "majority"),
-               ("base vs majority", "base", "majority"))
+COMPARISONS = (("trained vs base", "trained", "base"), ("trained vs zero-shot", "trained", "zero-shot"),
+               ("trained vs k-shot", "trained", "k-shot"), ("trained vs majority", "trained", "majority"),
+               ("k-shot vs zero-shot", "k-shot", "zero-shot"), ("base vs majority", "base", "majority"))
 
 
 def stages_of(metrics: dict) -> list[tuple[str, dict]]:
     """(label, stage record) of base, trained and the majority baseline, where present."""
     stages = []
-    for key in ("base", "trained"):
-        if isinstance(metrics.get(key), dict):
-            stages.append((key, metrics[key]))
+    if isinstance(metrics.get("base"), dict):
+        stages.append(("base", metrics["base"]))
+    for key, label in (("zero_shot", "zero-shot"), ("k_shot", "k-shot")):
+        record = get(metrics, "prompted", key)
+        if isinstance(record, dict) and record.get("num_examples"):
+            stages.append((label, record))
+    if isinstance(metrics.get("trained"), dict):
+        stages.append(("trained", metrics["trained"]))
     if isinstance(get(metrics, "baselines", "majority"), dict):
         stages.append(("majority", metrics["baselines"]["majority"]))
     return stages
@@ -78,6 +85,26 @@ def _summary_section(metrics: dict, tests: dict) -> list[str]:
     return lines
 
 
+def _prompted_note(metrics: dict) -> list[str]:
+    prompted = metrics.get("prompted") or {}
+    if "skipped" in prompted:
+        return [f"Prompted stages (zero-shot, k-shot) skipped: {prompted['skipped']}.", ""]
+    notes = []
+    for key, label in (("zero_shot", "zero-shot"), ("k_shot", "k-shot")):
+        info = get(prompted, key, "prompting")
+        if info:
+            note = f"{label}: {info['shots']} worked examples from the training split"
+            if info.get("skipped_over_context"):
+                note += f", {info['skipped_over_context']} rows skipped (prompt longer than the model's context)"
+            if info.get("rows_with_fewer_shots"):
+                note += f", {info['rows_with_fewer_shots']} rows with fewer shots (too few training rows of their kind)"
+            notes.append(note)
+    if not notes:
+        return []
+    return ["Prompted stages ask the base model through its chat template with an instruction; " + "; ".join(notes)
+            + ". Paired tests against them use the rows both stages evaluated.", ""]
+
+
 def _sizing_note(metrics: dict) -> list[str]:
     per_task = task_accuracy(metrics.get("trained") or metrics.get("base") or {}).get("per_task") or {}
     if not per_task:
@@ -110,13 +137,15 @@ def _per_task_section(metrics: dict, tests: dict) -> list[str]:
         ci = {label: get(p, task, "ci95") for label, p in per.items()}
         errors = "/".join(num(get(per.get(label, {}), task, "format_errors")) for label in ("base", "trained")
                           if label in per)
-        rows.append([task, info.get("family") or "–", num(info.get("n")), pct(acc.get("base")),
+        prompted = [pct(acc.get(label)) for label in ("zero-shot", "k-shot") if label in per]
+        rows.append([task, info.get("family") or "–", num(info.get("n")), pct(acc.get("base")), *prompted,
                      pct(acc.get("trained")), interval(ci.get("trained") or ci.get("base")),
                      delta(acc.get("trained"), acc.get("base")), _task_test(tests, "trained vs base", task),
                      pct(acc.get("majority")), delta(acc.get("trained"), acc.get("majority")),
                      _task_test(tests, "trained vs majority", task), errors or "–"])
-    header = ["task", "family", "n", "base %", "trained %", "trained 95% CI", "Δ trained−base", "p (vs base)",
-              "majority %", "Δ trained−majority", "p (vs majority)", "format errors (base/trained)"]
+    prompted_header = [f"{label} %" for label in ("zero-shot", "k-shot") if label in per]
+    header = ["task", "family", "n", "base %", *prompted_header, "trained %", "trained 95% CI", "Δ trained−base",
+              "p (vs base)", "majority %", "Δ trained−majority", "p (vs majority)", "format errors (base/trained)"]
     return ["## Accuracy per task", "", table(header, rows), "",
             "p: exact McNemar test on the task's rows, Holm-corrected over tasks; n.s. = not significant at 5%.", ""]
 
@@ -131,11 +160,13 @@ def _grouped_section(metrics: dict, key: str, title: str) -> list[str]:
         acc = {label: get(p, group, "accuracy") for label, p in per.items()}
         ci = {label: get(p, group, "ci95") for label, p in per.items()}
         n = next((get(p, group, "n") for p in per.values() if group in p), None)
-        rows.append([group, num(n), pct(acc.get("base")), interval(ci.get("base")), pct(acc.get("trained")),
+        prompted = [pct(acc.get(label)) for label in ("zero-shot", "k-shot") if label in per]
+        rows.append([group, num(n), pct(acc.get("base")), interval(ci.get("base")), *prompted, pct(acc.get("trained")),
                      interval(ci.get("trained")), delta(acc.get("trained"), acc.get("base")), pct(acc.get("majority"))])
+    prompted_header = [f"{label} %" for label in ("zero-shot", "k-shot") if label in per]
     return [f"## Accuracy per {title}", "",
-            table([title, "n", "base %", "base 95% CI", "trained %", "trained 95% CI", "Δ trained−base", "majority %"],
-                  rows), ""]
+            table([title, "n", "base %", "base 95% CI", *prompted_header, "trained %", "trained 95% CI",
+                   "Δ trained−base", "majority %"], rows), ""]
 
 
 def _flatten(metrics, prefix="", depth=2) -> dict:
@@ -243,6 +274,7 @@ def render_report(metrics: dict, path: Path, plots: dict[str, bool], tests: dict
     if over:
         lines += [f"**Warning:** {over} prompts plus their answer budget are longer than the model's context.", ""]
     lines += _summary_section(metrics, tests)
+    lines += _prompted_note(metrics)
     lines += _sizing_note(metrics)
     if plots.get("task_accuracy"):
         lines += ["![accuracy per task](task_accuracy.png)", ""]

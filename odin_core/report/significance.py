@@ -27,11 +27,16 @@ def load_outcomes(path: Path) -> dict[str, tuple[str, bool]]:
     return outcomes
 
 
-def paired_test(a: dict[str, tuple[str, bool]], b: dict[str, tuple[str, bool]], what: str = "") -> dict:
+def paired_test(a: dict[str, tuple[str, bool]], b: dict[str, tuple[str, bool]], what: str = "",
+                shared_rows: bool = False) -> dict:
     """McNemar tests of ``a`` against ``b`` (same rows): overall, and per task with Holm-adjusted p-values.
 
     Returns {"overall": {...}, "per_task": {task: {..., "p_adjusted", "marker"}}}, each entry as
-    ``odin_core.stats.paired_outcomes`` gives it (difference = accuracy of a minus b)."""
+    ``odin_core.stats.paired_outcomes`` gives it (difference = accuracy of a minus b).
+    ``shared_rows``: test on the rows both have (a stage that skipped rows), instead of refusing."""
+    if shared_rows:
+        keys = set(a) & set(b)
+        a, b = {k: a[k] for k in keys}, {k: b[k] for k in keys}
     if set(a) != set(b):
         only_a, only_b = len(set(a) - set(b)), len(set(b) - set(a))
         raise DataError(f"{what + ': ' if what else ''}the two were evaluated on different rows ({only_a} rows only "
@@ -55,6 +60,6 @@ def stage_comparisons(run_dir: Path, pairs: list[tuple[str, str, str]]) -> dict[
     results = {}
     for label, file_a, file_b in pairs:
         a, b = load_outcomes(run_dir / file_a), load_outcomes(run_dir / file_b)
-        if a and b and set(a) == set(b):
-            results[label] = paired_test(a, b)
+        if a and b and (set(a) <= set(b) or set(b) <= set(a)):  # a prompted stage may skip over-long rows
+            results[label] = paired_test(a, b, shared_rows=True)
     return results

@@ -1,0 +1,82 @@
+"""Prompted baselines: zero-shot and k-shot stages of the base model through its chat template."""
+
+import json
+
+import pytest
+
+from odin_core.evaluate.prompted import INSTRUCTION, choose_shots, evaluate_prompted, prompted_messages, shot_pool
+from odin_core.protocols import LoadedModel
+from test_evaluate import build_tiny_model, recipe_for, tiny_rows
+
+pytestmark = [pytest.mark.usefixtures("one_torch_thread"), pytest.mark.timeout(300)]
+
+CHAT_TEMPLATE = ("{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}{% if m['role'] == 'assistant' %}"
+                 "{{ eos_token }}{% endif %}{% endfor %}{% if add_generation_prompt %}<|assistant|>{% endif %}")
+
+
+def with_graph(rows, prefix):
+    """Give each row a hypergraph identity (graph_id and meta graph_key), as the data builder does."""
+    out = []
+    for i, row in enumerate(rows):
+        meta = json.loads(row["meta"])
+        meta["graph_key"] = f"key-{i % 4}"
+        out.append({**row, "graph_id": f"{prefix}-{i % 4}", "meta": json.dumps(meta)})
+    return out
+
+
+def test_shots_are_training_rows_of_the_same_task_and_encoding_about_other_hypergraphs():
+    train = with_graph(tiny_rows(60, offset=200), "train")
+    test = with_graph(tiny_rows(20), "test")
+    test[0] = {**test[0], "graph_id": "train-1", "meta": json.dumps({"graph_key": "key-1"})}  # shares a hypergraph
+    pool = shot_pool(train)
+    train_ids = {r["id"] for r in train}
+    for row in test:
+        shots = choose_shots(row, pool, 3, seed=9)
+        assert len(shots) == 3 and {s["id"] for s in shots} <= train_ids
+        assert all((s["task"], s["encoding"]) == (row["task"], row["encoding"]) for s in shots)
+        assert all(s["graph_id"] != row["graph_id"] for s in shots)
+        assert all(json.loads(s["meta"])["graph_key"] != json.loads(row["meta"])["graph_key"] for s in shots)
+        assert shots == choose_shots(row, pool, 3, seed=9)  # seeded per row
+    messages = prompted_messages(test[1], choose_shots(test[1], pool, 2, seed=9))
+    assert [m["role"] for m in messages] == ["user", "assistant"] * 3
+    assert messages[0]["content"].startswith(INSTRUCTION) and messages[-2]["content"] == test[1]["prompt"]
+    assert prompted_messages(test[1], [])[0]["content"] == INSTRUCTION + "\n\n" + test[1]["prompt"]
+
+
+@pytest.fixture(scope="module")
+def chat_model():
+    rows = tiny_rows(30)
+    model, tokenizer = build_tiny_model([r["prompt"] + r["completion"] for r in rows] * 5)
+    model.eval()
+    tokenizer.chat_template = CHAT_TEMPLATE
+    return LoadedModel(model=model, tokenizer=tokenizer, engine="transformers", chat_template=True)
+
+
+def test_prompted_stages_on_a_chat_model(chat_model, tmp_path):
+    train = with_graph(tiny_rows(60, offset=200), "train")
+    test = with_graph(tiny_rows(15), "test")
+    recipe = recipe_for(prompted=True, shots=2, max_new_tokens=8)
+    results = evaluate_prompted(recipe, chat_model, test, train, tmp_path)
+    assert set(results) == {"zero_shot", "k_shot"}
+    for stage, k in (("zero_shot", 0), ("k_shot", 2)):
+        record = results[stage]
+        assert record["num_examples"] == len(test) and record["prompting"]["shots"] == k
+        assert record["prompting"]["skipped_over_context"] == 0
+        predictions = [json.loads(line) for line in (tmp_path / f"predictions-{stage}.jsonl").read_text().splitlines()]
+        assert [p["id"] for p in predictions] == [r["id"] for r in test]
+    # a context too short for the k-shot prompts: rows are skipped and counted, never truncated
+    limit, chat_model.tokenizer.model_max_length = chat_model.tokenizer.model_max_length, 90
+    try:
+        results = evaluate_prompted(recipe, chat_model, test, train, tmp_path)
+    finally:
+        chat_model.tokenizer.model_max_length = limit
+    skipped = results["k_shot"]["prompting"]["skipped_over_context"]
+    assert skipped > 0 and results["k_shot"].get("num_examples", 0) == len(test) - skipped
+
+
+def test_prompting_is_skipped_without_a_chat_template(tmp_path):
+    rows = tiny_rows(10)
+    model, tokenizer = build_tiny_model([r["prompt"] + r["completion"] for r in rows] * 5)
+    loaded = LoadedModel(model=model, tokenizer=tokenizer, engine="transformers", chat_template=False)
+    result = evaluate_prompted(recipe_for(prompted=True), loaded, rows, rows, tmp_path)
+    assert set(result) == {"skipped"} and "chat template" in result["skipped"]
