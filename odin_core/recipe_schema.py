@@ -98,7 +98,10 @@ class DataSection(_Strict):
     balance_yes_no: bool = True
     num_proc: int = Field(1, ge=1)
     cache_dir: str = ".odin_cache/datasets"
-    frozen_eval: str | None = Field(None, description="name of a frozen evaluation set in data/ used as the test split")
+    frozen_eval: str | None = Field(None, description="name of a frozen evaluation set in data/ used as the test split; "
+                                                      "only its rows of the recipe's tasks and encodings are used")
+    frozen_per_task: int | None = Field(None, gt=0, description="use at most this many rows per task of the frozen "
+                                                                "set (its first ones), e.g. to size a CPU evaluation")
 
     @field_validator("tasks", "encodings", mode="before")
     @classmethod

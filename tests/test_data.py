@@ -497,3 +497,17 @@ def test_cli_errors_are_one_line(recipe_file, tmp_path):
     missing.write_text('name = "x"\n', encoding="utf-8")
     with pytest.raises(RecipeError, match="no \\[data\\] section"):
         load_data_recipe(missing)
+
+
+def test_frozen_set_subset_keeps_the_recipes_encodings_and_rows_per_task(tmp_path):
+    recipe = load_data_recipe(REPO / "recipes" / "base" / "hypergraph_data.toml", [
+        'data.encodings=["hypernetx.n_set", "hypernetx.n_pair"]', "data.frozen_per_task=5",
+        "data.num_examples.train=34", "data.num_examples.validation=0", f'data.cache_dir="{tmp_path}"'])
+    test = data.load_or_build(recipe)["test"]
+    frozen = data.frozen_eval_set("hypergraph-eval-v1")
+    expected = {}
+    for row in frozen:  # computed here from the whole set: the first 5 rows per task of those encodings
+        if row["encoding"] in ("hypernetx.n_set", "hypernetx.n_pair") and len(expected.setdefault(row["task"], [])) < 5:
+            expected[row["task"]].append(row["id"])
+    assert sorted(test["id"]) == sorted(i for ids in expected.values() for i in ids)
+    assert set(test["encoding"]) <= {"hypernetx.n_set", "hypernetx.n_pair"} and len(expected) == 17

@@ -85,6 +85,18 @@ def _split_hypergraphs(recipe, graphs, frozen):
     return split_graphs, keys, counts, warnings
 
 
+def _frozen_subset(frozen, comps: Components, per_task: int | None):
+    """The frozen set's rows of the recipe's tasks and encodings, at most ``per_task`` per task, in file order."""
+    tasks, encodings = set(comps.task_names), set(comps.encoder_names)
+    taken: dict[str, int] = {}
+    keep = []
+    for i, (task, encoding) in enumerate(zip(frozen["task"], frozen["encoding"])):
+        if task in tasks and encoding in encodings and (per_task is None or taken.get(task, 0) < per_task):
+            taken[task] = taken.get(task, 0) + 1
+            keep.append(i)
+    return frozen if len(keep) == len(frozen) else frozen.select(keep)
+
+
 def build_dataset(recipe):
     """Build the recipe's datasets: ``(DatasetDict, report)``. The report says what was made, dropped and how fast."""
     from datasets import DatasetDict
@@ -112,7 +124,7 @@ def build_dataset(recipe):
     # 5. datasets
     splits = {split: to_dataset(rows[split], chat) for split in SPLITS}
     if frozen is not None:
-        splits["test"] = frozen_with_columns(frozen, chat)
+        splits["test"] = frozen_with_columns(_frozen_subset(frozen, comps, data.frozen_per_task), chat)
     dataset = DatasetDict(splits)
     made = sum(counts.values())
     report = {
