@@ -310,9 +310,13 @@ def test_seeds_report_their_spread_and_compare_tests_runs_on_the_same_rows(tmp_p
             for run in (first, second)]
     assert [r["row_key"] for r in rows[0]] == [r["row_key"] for r in rows[1]]
 
-    result = runner.invoke(cli, ["compare", str(first), str(second), "--format", "json"])
+    result = runner.invoke(cli, ["compare", str(first), str(second), "--format", "json", "--plot",
+                                 str(tmp_path / "size.png")])
     assert result.exit_code == 0, result.output
-    test = json.loads(result.output)["tests"][second.name]
+    assert (tmp_path / "size.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    comparison = json.loads(result.output)
+    assert set(comparison["runs"][0]["stages"]) == {"base", "trained", "majority"}
+    test = comparison["tests"][second.name]
     right = {run: {r["row_key"]: r["correct"] for r in recs} for run, recs in zip(("a", "b"), rows)}
     only_second = sum(right["b"][k] and not right["a"][k] for k in right["a"])
     only_first = sum(right["a"][k] and not right["b"][k] for k in right["a"])

@@ -59,13 +59,17 @@ def report_command(run_dir):
 @click.option("--format", "fmt", type=click.Choice(["markdown", "csv", "json"]), default="markdown", show_default=True)
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write to a file instead of the terminal.")
-def compare_command(run_dirs, evaluation, fmt, output):
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also draw accuracy against parameter count (log scale), overall and per family, to this PNG.")
+def compare_command(run_dirs, evaluation, fmt, output, plot):
     """Put several runs side by side, smallest model first (model size vs accuracy); each run after the first
     is tested against the first (exact McNemar) when both were evaluated on the same rows."""
     from odin_core.files import atomic_write_text
-    from odin_core.report import compare_runs, render_comparison
+    from odin_core.report import compare_runs, plot_comparison, render_comparison
 
     comparison = compare_runs(run_dirs, evaluation)
+    if plot and not plot_comparison(comparison, plot):
+        click.echo("note: no run records its parameter count; no plot drawn", err=True)
     for name, test in comparison.get("tests", {}).items():
         if "refused" in test:
             click.echo(f"note: {name} not tested against {test['against']}: {test['refused']}", err=True)

@@ -10,6 +10,7 @@ from odin_core.errors import DataError
 from odin_core.records import task_accuracy
 from odin_core.layout import predictions_file
 from odin_core.report.significance import load_outcomes, paired_test
+from odin_core.report.render import stages_of
 from odin_core.report.tables import get, interval, load_metrics, num, p_value, params, pct, run_path, table
 
 
@@ -48,6 +49,7 @@ def compare_runs(run_dirs, evaluation: str | None = None) -> dict:
             "majority_accuracy": task_accuracy(majority).get("overall", {}).get("micro"),
             "format_errors": overall.get("format_errors"),
             "families": {family: v.get("macro") for family, v in families.items()},
+            "stages": {} if evaluation else _stage_summaries(metrics),
         })
         for task, v in (accuracy.get("per_task") or {}).items():
             tasks.setdefault(task, {})[path.name] = v.get("accuracy")
@@ -55,6 +57,17 @@ def compare_runs(run_dirs, evaluation: str | None = None) -> dict:
     tests = _tests_against_first(outcomes, [run_path(r).name for r in run_dirs])
     runs.sort(key=lambda r: (r["parameters"] is None, r["parameters"] or 0, r["run"]))
     return {"runs": runs, "tasks": dict(sorted(tasks.items())), "tests": tests}
+
+
+def _stage_summaries(metrics: dict) -> dict:
+    """Macro accuracy (overall and per family) of each stage of a run: base, zero-shot, k-shot, trained, majority."""
+    summaries = {}
+    for label, stage in stages_of(metrics):
+        accuracy = task_accuracy(stage)
+        overall = accuracy.get("overall") or {}
+        summaries[label] = {"macro_accuracy": overall.get("macro"), "accuracy": overall.get("micro"),
+                            "families": {f: v.get("macro") for f, v in (accuracy.get("per_family") or {}).items()}}
+    return summaries
 
 
 def _tests_against_first(outcomes: dict, order: list[str]) -> dict:

@@ -70,3 +70,47 @@ def plot_task_accuracy(stages: list[tuple[str, dict]], path: Path) -> bool:
     plt.close(fig)
     return True
 
+
+
+#: marker per stage in the comparison plot
+_MARKERS = {"base": "x", "zero-shot": "v", "k-shot": "^", "trained": "o", "majority": "_"}
+
+
+def plot_comparison(comparison: dict, path: Path) -> bool:
+    """Macro accuracy against parameter count (log scale), overall and per family, one marker per stage;
+    False when no run records its parameter count."""
+    points = [(r["parameters"], label, s) for r in comparison["runs"] if r.get("parameters")
+              for label, s in (r.get("stages") or {"trained": {"macro_accuracy": r["macro_accuracy"],
+                                                                "families": r["families"]}}).items()]
+    if not points:
+        return False
+    families = sorted({f for _, _, s in points for f in s.get("families", {})})
+    panels = ["all tasks", *families]
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.4), sharey=True, squeeze=False)
+    for ax, panel in zip(axes[0], panels):
+        for label in dict.fromkeys(label for _, label, _ in points):
+            xs, ys = [], []
+            for params, stage_label, s in sorted(points, key=lambda p: p[0]):
+                value = s.get("macro_accuracy") if panel == "all tasks" else s.get("families", {}).get(panel)
+                if stage_label == label and value is not None:
+                    xs.append(params)
+                    ys.append(100 * value)
+            if xs:
+                ax.plot(xs, ys, marker=_MARKERS.get(label, "s"), linestyle="-" if label == "trained" else ":",
+                        label=label)
+        ax.set_xscale("log")
+        ax.set_title(panel, fontsize=9)
+        ax.set_xlabel("parameters")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("accuracy % (macro over tasks)")
+    axes[0][0].set_ylim(0, 100)
+    axes[0][-1].legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
