@@ -331,3 +331,22 @@ def test_majority_baseline_answers_and_metrics():
     result = run_evaluators([("task_accuracy", TaskAccuracy())], EvalContext(test, generations=generations))
     assert result["task_accuracy"]["overall"]["micro"] == pytest.approx(1 / 3)
     assert math.isclose(result["task_accuracy"]["per_task"]["path"]["accuracy"], 0.0)
+
+
+def test_auroc_bootstrap_statistic_matches_scikit_learn_and_brackets_the_estimate():
+    import random
+
+    from sklearn.metrics import roc_auc_score
+
+    from odin_metrics.scores import _auroc, ranking_scores
+
+    rng = random.Random(4)
+    labels = [rng.random() < 0.5 for _ in range(60)]
+    scores = [rng.gauss(1.0 if y else 0.0, 1.0) for y in labels]
+    scores[:6] = [0.5] * 6  # ties count half, as scikit-learn counts them
+    pos = [s for s, y in zip(scores, labels) if y]
+    neg = [s for s, y in zip(scores, labels) if not y]
+    assert _auroc({"pos": pos, "neg": neg}) == pytest.approx(roc_auc_score(labels, scores))
+    result = ranking_scores(labels, scores)
+    low, high = result["auroc_ci95"]
+    assert low < result["auroc"] < high and 0 <= low and high <= 1
