@@ -160,6 +160,7 @@ def test_qlora_on_the_quickstart_fails_in_one_line_on_cpu(tmp_path):
     assert done.returncode == 2 and "Traceback" not in done.stderr
     last = done.stderr.strip().splitlines()[-1]  # (library banners may come first)
     assert last.startswith("error: ") and "needs a CUDA GPU" in last and done.stderr.count("error:") == 1
+    assert list(tmp_path.iterdir()) == []  # refused before any run directory exists (nothing for --resume to pick)
 
 
 def test_every_strategy_trains_with_unsloth(tmp_path):

@@ -167,13 +167,13 @@ class RunFlow:
     # --- the flow ------------------------------------------------------------
 
     def run(self) -> RunResult:
+        self.setup_strategy()  # a recipe this machine cannot run fails before any run directory exists
         self.setup_run_dir()
         self.metrics = {"recipe": self.recipe.name, "run_dir": str(self.run_dir.path),
                         "training_seed": self.recipe.training_seed}
         self.events.start()
         status, summary = "failed", {}
         try:
-            self.setup_strategy()
             self.setup_data()
             self.setup_model()
             self.evaluate_base()

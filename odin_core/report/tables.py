@@ -18,6 +18,8 @@ def run_path(run_dir) -> Path:
 def load_metrics(run_dir) -> dict:
     """``metrics.json`` of a run directory, or a DataError saying what is missing."""
     path = run_path(run_dir) / METRICS_FILE
+    if not run_path(run_dir).is_dir():
+        raise DataError("is not a run directory (no such folder)", file=run_path(run_dir))
     if not is_run_dir(run_path(run_dir)):
         raise DataError(f"is not a run directory (no {RECIPE_FILE})", file=run_path(run_dir))
     if not path.exists():

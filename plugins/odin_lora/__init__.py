@@ -5,7 +5,7 @@ A strategy decides how the base model is loaded (``load_in_4bit``,
 ``FastLanguageModel.get_peft_model`` on the Unsloth engine, through PEFT's
 ``get_peft_model`` on the transformers engine — the same ``LoraConfig`` either
 way. ``requires_cuda`` strategies (4-bit bitsandbytes) are refused before any
-model loads when there is no GPU (``odin_core.run.check_device``).
+model loads when there is no GPU (``odin_core.device.check_device``).
 
 Importing this module is cheap: peft, torch and unsloth are imported inside ``apply``.
 """
@@ -32,7 +32,7 @@ class AdapterOptions(BaseModel):
     bias: Literal["none", "all", "lora_only"] = "none"
     gradient_checkpointing: GradientCheckpointing = Field(
         "unsloth", description="true, false, or 'unsloth' (Unsloth's offloaded checkpointing; plain on transformers)")
-    random_state: int | None = Field(None, description="seed of the adapter initialisation; default: the recipe's seed")
+    random_state: int | None = Field(None, description="seed of the adapter initialisation; default: the training seed")
     modules_to_save: list[str] | None = Field(
         None, description="modules trained in full and saved with the adapter, e.g. ['embed_tokens', 'lm_head']")
 

@@ -6,6 +6,7 @@ from collections import defaultdict
 
 from pydantic import BaseModel, ConfigDict, Field
 
+import odin_core
 from odin_core import FORMAT_ERROR, NEGATIVE_SCHEMES, bootstrap_interval, gold_value, wilson_interval
 from odin_core.markdown import interval, num, pct, table
 
@@ -19,6 +20,19 @@ class _Options(BaseModel):
 def _mean(values):
     values = [v for v in values if v is not None]
     return sum(values) / len(values) if values else None
+
+
+def _task_names(names):
+    """The task names an evaluator's ``tasks`` option selects, earlier (bare) names made current."""
+    if names is None:
+        return None
+    current = set()
+    for name in names:
+        try:
+            current.add(odin_core.get_component("task", name).name)
+        except odin_core.OdinError:  # a task of a plugin not installed here: compare as written
+            current.add(name)
+    return current
 
 
 def _macro_accuracy(groups) -> float:
@@ -84,7 +98,7 @@ class HyperedgeSetMetrics:
         self.options = options or SetMetricsOptions()
 
     def evaluate(self, context) -> dict:
-        wanted = set(self.options.tasks) if self.options.tasks is not None else None
+        wanted = _task_names(self.options.tasks)
         indices = [i for i, row in enumerate(context.examples) if row["answer_kind"] == "vertex_set"
                    and (wanted is None or row["task"] in wanted)]
         if not indices:
@@ -138,7 +152,7 @@ class HyperedgeDiscrimination:
         self.options = options or DiscriminationOptions()
 
     def _rows(self, context) -> list[int]:
-        wanted = set(self.options.tasks) if self.options.tasks is not None else None
+        wanted = _task_names(self.options.tasks)
         chosen = []
         for i, row in enumerate(context.examples):
             if row["answer_kind"] != "yes_no":
