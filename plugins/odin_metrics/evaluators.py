@@ -7,7 +7,7 @@ from collections import defaultdict
 from pydantic import BaseModel, ConfigDict, Field
 
 import odin_core
-from odin_core import FORMAT_ERROR, NEGATIVE_SCHEMES, bootstrap_interval, gold_value, wilson_interval
+from odin_core import FORMAT_ERROR, NEGATIVE_SCHEMES, bootstrap_interval, gold_value
 from odin_core.markdown import interval, num, pct, table
 
 from .scores import BOOTSTRAP_RESAMPLES, ranking_scores, set_score, summarize_sets, tally

@@ -3,7 +3,10 @@
 Each family loader takes a Hugging Face hub name or a local directory in Hugging
 Face layout (``model.name``) and loads it through Unsloth's ``FastLanguageModel``
 (engine "unsloth") or plain transformers (engine "transformers"), with the
-family's defaults: LoRA target modules, chat template, pad-token fix. The
+family's defaults: LoRA target modules, chat template, pad-token fix. A ``.gguf``
+file, or a model known by name (``smollm2-135m-instruct``: a GGUF file shipped in
+a pip package, see ``gguf_models.KNOWN_GGUF``), is dequantized once into a cached
+Hugging Face folder that is then loaded the same way. The
 ``scratch`` loader builds a small model of one of those architectures from the
 recipe, with a byte-level BPE tokenizer trained on the recipe's own training
 text, so a whole run works offline on a CPU.
@@ -48,9 +51,18 @@ class FamilyLoader:
     chat_template = True
     target_modules: list[str] = ATTENTION_MLP
     pad_candidates: tuple[str, ...] = ()
+    #: ``general.architecture`` values of the GGUF files this loader takes
+    gguf_architectures: tuple[str, ...] = ()
 
     def __init__(self, options: FamilyOptions | None):
         self.options = options or FamilyOptions()
+
+    def check(self, model_section, recipe) -> None:
+        """Recipe-time checks that need ``model.name`` (cheap: no torch, no network): a known GGUF model whose
+        package is not installed, a ``.gguf`` path that does not exist or holds another architecture."""
+        from odin_models.gguf_models import locate_gguf
+
+        locate_gguf(model_section.name, recipe, self.family, self.gguf_architectures)
 
     def load(self, model_section, settings, run, train_texts):
         from odin_models.loading import load_family
@@ -64,6 +76,7 @@ class LlamaLoader(FamilyLoader):
     family = "llama"
     default_name = "unsloth/Llama-3.2-1B-Instruct"
     pad_candidates = ("<|finetune_right_pad_id|>", "<|reserved_special_token_0|>")
+    gguf_architectures = ("llama",)
 
 
 class PhiLoader(FamilyLoader):
@@ -73,6 +86,7 @@ class PhiLoader(FamilyLoader):
     default_name = "unsloth/Phi-3.5-mini-instruct"
     target_modules = PHI_MODULES
     pad_candidates = ("<|dummy_0|>", "<|placeholder1|>", "<|endoftext|>")
+    gguf_architectures = ("phi3",)
 
 
 class MistralLoader(FamilyLoader):
@@ -81,6 +95,7 @@ class MistralLoader(FamilyLoader):
     family = "mistral"
     default_name = "unsloth/mistral-7b-instruct-v0.3"
     pad_candidates = ("[control_8]", "<unk>")
+    gguf_architectures = ("llama", "mistral")  # llama.cpp writes Mistral 7B as "llama"
 
 
 class ScratchOptions(BaseModel):

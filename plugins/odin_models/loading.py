@@ -19,6 +19,8 @@ from odin_core import (
     trainable_parameter_count,
     training_device,
 )
+from odin_models.gguf_models import locate_gguf
+from odin_models.gguf_models import prepare as prepare_gguf
 
 QUICKSTART = "recipes/quickstart.toml"
 _PATH_LIKE = re.compile(r"^(\.{1,2}/|/|~)|\\")
@@ -204,7 +206,14 @@ def load_family(loader, model_section, settings, run) -> LoadedModel:
     if settings.load_in_4bit:
         require_cuda_for_4bit(recipe)  # before any download
     name = model_section.name or loader.default_name
-    source = resolve_source(name, recipe, options.revision)
+    gguf = locate_gguf(name, recipe, loader.family, loader.gguf_architectures)
+    if gguf is not None:
+        if options.revision:
+            raise ModelError("revision is for hub models; a GGUF file has none", file=recipe.path,
+                             key="model.revision")
+        source, gguf_info = prepare_gguf(gguf, recipe, run)
+    else:
+        source, gguf_info = resolve_source(name, recipe, options.revision), {}
     model, tokenizer = load_pretrained(
         source, recipe, load_in_4bit=settings.load_in_4bit, full_finetuning=settings.full_finetuning,
         gradient_checkpointing=settings.gradient_checkpointing, revision=options.revision,
@@ -216,6 +225,6 @@ def load_family(loader, model_section, settings, run) -> LoadedModel:
     chat = resolve_chat_template(model_section, loader.chat_template, tokenizer, where)
     info = {"family": loader.family, "name": name, "source": source, "pad_token": tokenizer.pad_token,
             "pad_token_fixed": pad is not None, "load_in_4bit": settings.load_in_4bit,
-            "dtype": str(getattr(model, "dtype", "")), **parameter_counts(model)}
+            "dtype": str(getattr(model, "dtype", "")), **parameter_counts(model), **gguf_info}
     return LoadedModel(model=model, tokenizer=tokenizer, engine=recipe.training.engine, target_modules=targets,
                        chat_template=chat, info=info)
