@@ -125,29 +125,26 @@ class RunFlow:
         self.run_dir.write_start_files()  # environment.json now knows the device
         self.run_dir.log(f"model loaded with {self.loaded.engine} on {self.device}")
 
-    def evaluate_base(self) -> None:
-        """Kept in base_metrics.json, so a resumed run still reports it."""
-        if not self.recipe.generation.evaluate_base:
-            return
-        stored = self.run_dir.read_json(BASE_METRICS_FILE)
+    def _before_training(self, key: str, file: str, evaluate_stage) -> None:
+        """An evaluation of the untrained model, kept in ``file`` so that a resumed run still reports it."""
+        stored = self.run_dir.read_json(file)
         if self.resume and stored is not None:
-            self.metrics["base"] = stored
+            self.metrics[key] = stored
         elif not self.resume:
-            self.metrics["base"] = evaluate.evaluate_model(self.recipe, self.loaded, self.eval_split, self.run_dir,
-                                                           stage="base", loss_split=self.datasets.get("validation"))
-            self.run_dir.write_json(BASE_METRICS_FILE, self.metrics["base"])
+            self.metrics[key] = evaluate_stage()
+            self.run_dir.write_json(file, self.metrics[key])
+
+    def evaluate_base(self) -> None:
+        if self.recipe.generation.evaluate_base:
+            self._before_training("base", BASE_METRICS_FILE, lambda: evaluate.evaluate_model(
+                self.recipe, self.loaded, self.eval_split, self.run_dir, stage="base",
+                loss_split=self.datasets.get("validation")))
 
     def evaluate_prompted(self) -> None:
-        """Zero-shot and k-shot prompting of the base model (chat models), kept for a resumed run."""
-        if not self.recipe.generation.prompted:
-            return
-        stored = self.run_dir.read_json(PROMPTED_METRICS_FILE)
-        if self.resume and stored is not None:
-            self.metrics["prompted"] = stored
-        elif not self.resume:
-            self.metrics["prompted"] = evaluate.evaluate_prompted(self.recipe, self.loaded, self.eval_split,
-                                                                  self.datasets["train"], self.run_dir)
-            self.run_dir.write_json(PROMPTED_METRICS_FILE, self.metrics["prompted"])
+        """Zero-shot and k-shot prompting of the base model (chat models)."""
+        if self.recipe.generation.prompted:
+            self._before_training("prompted", PROMPTED_METRICS_FILE, lambda: evaluate.evaluate_prompted(
+                self.recipe, self.loaded, self.eval_split, self.datasets["train"], self.run_dir))
 
     def train(self) -> None:
         self.loaded.model = self.strategy.apply(self.loaded, self.recipe.training_seed)
