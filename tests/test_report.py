@@ -28,6 +28,7 @@ def make_run(path, hidden, seed, train_steps):
     recipe = recipe_for()
     run = RunDir(path, recipe)
     path.mkdir(parents=True)
+    run.write_start_files()
     model, tokenizer = build_tiny_model([r["prompt"] + r["completion"] for r in rows] * 5, seed=seed, hidden=hidden)
     loaded = LoadedModel(model=model, tokenizer=tokenizer, engine="transformers")
     metrics = {"recipe": recipe.name, "run_dir": str(path)}
@@ -149,6 +150,7 @@ def test_odin_report_rebuilds_the_report(runs, tmp_path):
 
 
 def test_odin_report_without_metrics_is_one_clear_error(tmp_path):
+    (tmp_path / "recipe.toml").write_text('name = "unfinished"\n')  # a run that stopped before evaluating
     result = CliRunner().invoke(cli, ["report", str(tmp_path)])
     assert result.exit_code == 2
     assert "no metrics.json" in result.output and "odin eval" in result.output

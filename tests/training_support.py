@@ -156,6 +156,7 @@ def train_run(recipe_path, run_path, datasets, resume: bool = False, callbacks=(
     flow.setup_run_dir()
     flow.events.start()
     flow.setup_strategy()
+    flow.setup_engine()
     flow.setup_data()
     flow.setup_model()
     flow.train()

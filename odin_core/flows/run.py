@@ -100,7 +100,9 @@ class RunFlow:
         recipe = self.recipe
         self.strategy = get_component("lora_strategy", recipe.lora.strategy).create(recipe.lora.options)
         self.device = check_device(recipe, needs_cuda=getattr(self.strategy, "requires_cuda", False))
-        if recipe.training.engine == "unsloth":
+
+    def setup_engine(self) -> None:
+        if self.recipe.training.engine == "unsloth":
             import unsloth  # noqa: F401  (must patch transformers, trl and peft before anything imports them)
 
     def setup_data(self) -> None:
@@ -171,6 +173,7 @@ class RunFlow:
         self.events.start()
         status, summary = "failed", {}
         try:
+            self.setup_engine()
             self.setup_data()
             self.setup_model()
             self.evaluate_base()
