@@ -198,7 +198,8 @@ def test_odin_run_of_an_unreachable_model_is_one_message(tmp_path):
 
 
 def test_model_recipes_validate():
-    for name in ("hypergraph_llama1b", "hypergraph_phi_mini", "hypergraph_mistral7b", "quickstart"):
+    for name in ("hypergraph_llama1b", "hypergraph_phi_mini", "hypergraph_mistral7b", "quickstart", "smollm2_135m",
+                 "smollm2_135m_qlora"):
         recipe = load_recipe(REPO / "recipes" / f"{name}.toml")
         assert recipe.data.task_names == ["all"]
     llama = load_recipe(REPO / "recipes/hypergraph_llama1b.toml")
