@@ -17,6 +17,12 @@ from pathlib import Path
 MARKER_FILE = ".odin-output"
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file and a rename."""
     path = Path(path)
@@ -27,6 +33,7 @@ def atomic_write_bytes(path, data: bytes) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes the file private; a report is an ordinary file
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -54,6 +61,7 @@ def atomic_write_dir(target, save) -> None:
     try:
         save(tmp)
         (tmp / MARKER_FILE).write_text("written by Odin\n", encoding="utf-8")
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes the folder private
         if target.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
             os.replace(target, old / "content")

@@ -41,3 +41,18 @@ def test_jsonl_skips_torn_last_line(tmp_path):
     with open(tmp_path / "metrics.jsonl", "a") as fh:
         fh.write('{"step": 2, "lo')
     assert run.read_jsonl("metrics.jsonl") == [{"step": 1, "loss": 2.0}]
+
+
+def test_atomic_writes_give_ordinary_permissions(tmp_path):
+    import stat
+
+    from odin_core.files import atomic_write_dir
+
+    mask = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "report.md", "x")
+        atomic_write_dir(tmp_path / "folder", lambda tmp: (tmp / "a").write_text("y"))
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE((tmp_path / "report.md").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "folder").stat().st_mode) == 0o755
