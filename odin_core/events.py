@@ -6,7 +6,7 @@ import sys
 import time
 
 from odin_core import layout
-from odin_core.plugins import get_component, lifecycle_impls
+from odin_core.plugins import get_component, hook_impls
 
 
 class RunEvents:
@@ -39,7 +39,7 @@ class RunEvents:
             self._report(what, exc)
 
     def _hooks(self, hook_name: str, **kwargs) -> None:
-        for plugin, function, argnames in lifecycle_impls(hook_name):
+        for plugin, function, argnames in hook_impls(hook_name):
             self._safely(f"plugin {plugin!r} hook {hook_name}", function, **{a: kwargs[a] for a in argnames})
 
     def start(self) -> None:

@@ -300,8 +300,9 @@ def get_component(kind: str, name: str, *, file=None, key=None) -> Component:
     raise RecipeError(msg, file=file, key=key)
 
 
-def lifecycle_impls(hook_name: str):
-    """(plugin name, function, argument names) of each implementation of a lifecycle hook, in call order."""
+def hook_impls(hook_name: str):
+    """(plugin name, function, argument names) of each implementation of a hook, in call order, so that each
+    can be called on its own (lifecycle hooks, ``register_commands``)."""
     load_plugins()
     caller = getattr(pm.hook, hook_name)
     return [(impl.plugin_name, impl.function, impl.argnames) for impl in reversed(caller.get_hookimpls())]

@@ -100,7 +100,7 @@ def test_adapter_initialisation_follows_random_state(core_plugin, write_recipe, 
     from training_support import TEXTS_FOR_TOKENIZER
 
     def lora_a(random_state, seed):
-        options = f"r = 4\nalpha = 8\ngradient_checkpointing = false" + (
+        options = "r = 4\nalpha = 8\ngradient_checkpointing = false" + (
             f"\nrandom_state = {random_state}" if random_state is not None else "")
         recipe = load_recipe(write_recipe(recipe_text(lora_options=options)))
         strategy = get_component("lora_strategy", "finetune.lora").create(recipe.lora.options)

@@ -28,9 +28,9 @@ for _module in (run, plugins, data, evaluate):
 
 def _add_plugin_commands() -> None:
     """Each plugin's ``register_commands``, on its own: a broken one is named and the others still load."""
-    from odin_core.plugins import lifecycle_impls
+    from odin_core.plugins import hook_impls
 
-    for plugin, function, argnames in lifecycle_impls("register_commands"):
+    for plugin, function, argnames in hook_impls("register_commands"):
         try:
             function(**{"cli": cli} if "cli" in argnames else {})
         except Exception as exc:  # a broken plugin command must not take the CLI down

@@ -20,21 +20,16 @@ def fmt_duration(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m"
 
 
+#: (record key, how it is shown) in the order of a progress line
+_PROGRESS_FIELDS = (("loss", "loss {:.4f}"), ("eval_loss", "eval_loss {:.4f}"), ("learning_rate", "lr {:.2e}"),
+                    ("grad_norm", "grad {:.3f}"), ("tokens_per_second", "{:,.0f} tok/s"),
+                    ("peak_memory_mb", "peak {:,.0f} MB"))
+
+
 def progress_line(step: int, max_steps: int, record: dict) -> str:
     """One compact line for a logging step."""
     parts = [f"step {step}/{max_steps}"]
-    if "loss" in record:
-        parts.append(f"loss {record['loss']:.4f}")
-    if "eval_loss" in record:
-        parts.append(f"eval_loss {record['eval_loss']:.4f}")
-    if "learning_rate" in record:
-        parts.append(f"lr {record['learning_rate']:.2e}")
-    if "grad_norm" in record:
-        parts.append(f"grad {record['grad_norm']:.3f}")
-    if "tokens_per_second" in record:
-        parts.append(f"{record['tokens_per_second']:,.0f} tok/s")
-    if "peak_memory_mb" in record:
-        parts.append(f"peak {record['peak_memory_mb']:,.0f} MB")
+    parts += [shown.format(record[key]) for key, shown in _PROGRESS_FIELDS if key in record]
     return " | ".join(parts)
 
 
