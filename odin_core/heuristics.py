@@ -168,5 +168,27 @@ def flag_explanation(table: dict) -> str | None:
             "and path-length tasks).")
 
 
+def table_lines(table: dict, indent: str = "  ") -> list[str]:
+    """Plain-text lines of a ``heuristic_table``: a summary, then per task with rules its best rule, the
+    rule's 95% interval, ``⚠`` when flagged, and the other rules."""
+    tasks = {task: entry for task, entry in (table.get("tasks") or {}).items() if entry.get("best")}
+    if not tasks:
+        return [f"{indent}heuristic rules: none (no row records rules in its meta)"]
+    thresholds = table.get("thresholds") or {}
+    lines = [f"{indent}heuristic rules: {len(table.get('flagged') or [])} of {len(tasks)} tasks with rules flagged ⚠ "
+             f"(best rule right on more than {100 * thresholds.get('yes_no', CHOICE_THRESHOLD):.0f}% of yes/no and "
+             f"label rows, exactly right on more than {100 * thresholds.get('vertex_set', EXACT_THRESHOLD):.0f}% "
+             "of other rows)"]
+    width = max(len(task) for task in tasks)
+    for task, entry in tasks.items():
+        best = entry["best"]
+        low, high = best["ci95"]
+        others = ", ".join(f"{name} {100 * rule['accuracy']:.1f}%" for name, rule in entry["rules"].items()
+                           if name != best["rule"])
+        lines.append(f"{indent}  {task:<{width}}  {best_rule_text(entry):<28} [{100 * low:.1f}, {100 * high:.1f}] "
+                     f"of {entry['n']}" + ("  ⚠" if entry["flagged"] else "") + (f"  (also {others})" if others else ""))
+    return lines
+
+
 __all__ = ["HEURISTICS_KEY", "CHOICE_THRESHOLD", "EXACT_THRESHOLD", "CHOICE_KINDS", "threshold_for", "rule_value",
-           "rule_correct", "heuristic_table", "best_rule_text", "flag_explanation"]
+           "rule_correct", "heuristic_table", "best_rule_text", "flag_explanation", "table_lines"]
