@@ -185,8 +185,8 @@ def table_lines(table: dict, indent: str = "  ") -> list[str]:
         low, high = best["ci95"]
         others = ", ".join(f"{name} {100 * rule['accuracy']:.1f}%" for name, rule in entry["rules"].items()
                            if name != best["rule"])
-        lines.append(f"{indent}  {task:<{width}}  {best_rule_text(entry):<28} [{100 * low:.1f}, {100 * high:.1f}] "
-                     f"of {entry['n']}" + ("  ⚠" if entry["flagged"] else "") + (f"  (also {others})" if others else ""))
+        line = f"{indent}  {task:<{width}}  {best_rule_text(entry):<28} [{100 * low:.1f}, {100 * high:.1f}] of {entry['n']}"
+        lines.append(line + ("  ⚠" if entry["flagged"] else "") + (f"  (also {others})" if others else ""))
     return lines
 
 
