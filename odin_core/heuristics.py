@@ -24,7 +24,7 @@ import json
 from collections import defaultdict
 
 from odin_core.answers import FORMAT_ERROR, gold_value, is_correct
-from odin_core.stats import wilson_interval
+from odin_core.stats import format_interval, wilson_interval
 
 #: the ``meta`` key holding a row's rule answers
 HEURISTICS_KEY = "heuristics"
@@ -185,7 +185,7 @@ def table_lines(table: dict, indent: str = "  ") -> list[str]:
         low, high = best["ci95"]
         others = ", ".join(f"{name} {100 * rule['accuracy']:.1f}%" for name, rule in entry["rules"].items()
                            if name != best["rule"])
-        line = f"{indent}  {task:<{width}}  {best_rule_text(entry):<28} [{100 * low:.1f}, {100 * high:.1f}] of {entry['n']}"
+        line = f"{indent}  {task:<{width}}  {best_rule_text(entry):<28} {format_interval(low, high)} of {entry['n']}"
         lines.append(line + ("  ⚠" if entry["flagged"] else "") + (f"  (also {others})" if others else ""))
     return lines
 

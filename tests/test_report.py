@@ -273,6 +273,7 @@ def test_odin_run_then_eval_on_a_frozen_set_and_compare(tmp_path):
     assert evaluations["base-other-validation"]["heuristics"]["split"] == "validation"
     assert (run / "predictions-eval-toy-frozen.jsonl").exists()
     assert "### toy-frozen" in (run / "report.md").read_text()
+    assert all("best heuristic" in row for row in table_rows((run / "report.md").read_text(), "### toy-frozen"))
 
     result = runner.invoke(cli, ["compare", str(run), "--evaluation", "toy-frozen", "--format", "json"])
     assert result.exit_code == 0, result.output
