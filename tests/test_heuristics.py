@@ -251,3 +251,74 @@ def test_data_stats_shows_the_rules_a_task_records(rules_plugin, tmp_path):
     assert train["tasks"]["rules.has_edge"]["best"]["rule"] == "always_no"  # tied with first_option at 50%
     assert train["tasks"]["rules.has_edge"]["best"]["tied"] == ["first_option"]
     assert tables["test"]["rows"] == 0
+
+
+# --- the built-in tasks: a tiny real build ---------------------------------------------------
+
+REAL_RECIPE = """\
+name = "heuristics-real"
+seed = 5
+
+[data]
+tasks = ["all"]
+encodings = ["hypernetx.n_set"]
+cache_dir = "{cache}"
+
+[data.num_examples]
+train = 136
+validation = 0
+test = 68
+
+[[data.sources]]
+name = "hypernetx.synthetic"
+count = 80
+
+[[data.sources]]
+name = "hypernetx.structures"
+count = 9
+"""
+
+
+def _same(kind, rule, gold):
+    """Rule answer vs gold answer, written out here independently of odin_core.answers."""
+    if kind == "vertex_set":
+        return isinstance(rule, list) and set(rule) == set(gold)
+    if kind == "label":
+        return isinstance(rule, str) and " ".join(rule.split()).casefold() == " ".join(gold.split()).casefold()
+    if kind == "yes_no":
+        return rule is gold
+    return type(rule) is type(gold) and rule == gold  # count: ints; path_length: ints or both None
+
+
+def test_data_stats_scores_the_built_in_tasks_rules(tmp_path):
+    from odin_core.data import load_or_build
+    from odin_core.recipe import load_recipe
+
+    path = tmp_path / "recipe.toml"
+    path.write_text(REAL_RECIPE.format(cache=(tmp_path / "cache").as_posix()))
+    runner = CliRunner()
+    result = runner.invoke(cli, ["data", "stats", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    tables = json.loads(result.output)["heuristics"]
+    dataset = load_or_build(load_recipe(path, require_model=False))
+    for split in ("train", "test"):
+        table, rows = tables[split], dataset[split].to_list()
+        assert table["rows"] == len(rows) > 0
+        for task in {r["task"] for r in rows}:
+            task_rows = [r for r in rows if r["task"] == task]
+            kind = task_rows[0]["answer_kind"]
+            scored = [(json.loads(r["meta"])["heuristics"], json.loads(r["answer"])) for r in task_rows
+                      if "heuristics" in json.loads(r["meta"])]
+            entry = table["tasks"][task]
+            assert entry["n"] == len(scored)
+            if kind in ("yes_no", "label"):
+                assert "first_option" in entry["rules"], task  # every choice task records it
+            for name, rule in entry["rules"].items():
+                assert rule["correct"] == sum(1 for rules, gold in scored
+                                              if name in rules and _same(kind, rules[name], gold)), (task, name)
+            if entry["best"]:
+                best = max(r["correct"] for r in entry["rules"].values())
+                assert entry["flagged"] == (best / len(scored) > (0.65 if kind in ("yes_no", "label") else 0.05))
+    assert tables["train"]["tasks_with_rules"] >= 7
+    text = runner.invoke(cli, ["data", "stats", str(path)]).output
+    assert "tasks with rules flagged" in text and "first_option" in text

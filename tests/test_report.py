@@ -255,7 +255,10 @@ def test_odin_run_then_eval_on_a_frozen_set_and_compare(tmp_path):
     heuristics = metrics["heuristics"]  # the rules the rows record, scored on the evaluated rows
     assert heuristics["split"] == "test" and heuristics["rows"] == 12
     assert set(heuristics["tasks"]) == {row["task"] for row in table_rows(text, "## Accuracy per task")}
-    assert all("best heuristic" in row for row in table_rows(text, "## Accuracy per task"))
+    per_task = {row["task"]: row for row in table_rows(text, "## Accuracy per task")}
+    connection = heuristics["tasks"]["hypernetx.vertex_connection"]  # its rows record first_option at least
+    assert "first_option" in connection["rules"] and connection["n"] == connection["rows"]
+    assert per_task["hypernetx.vertex_connection"]["best heuristic"].startswith(connection["best"]["rule"] + " ")
 
     frozen_dir, _ = data.write_frozen_eval_set(load_recipe(other), "toy-frozen", dest=tmp_path / "toy-frozen")
     result = runner.invoke(cli, ["eval", str(run), "--data", str(frozen_dir)])
