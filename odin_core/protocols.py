@@ -52,13 +52,19 @@ class Encoder(Protocol):
 
 @dataclass
 class Question:
-    """One task instance: what the prompt shows, what it asks, and the answer."""
+    """One task instance: what the prompt shows, what it asks, and the answer.
+
+    ``meta`` (JSON-ready) goes to the row's ``meta`` column. ``meta["heuristics"]``, when a
+    task sets it, is ``{rule name: answer}``: what each shallow rule (one that skips the
+    reasoning the task measures) answers here, in the form of ``answer``. Odin scores the
+    rules as heuristic baselines and flags tasks they answer too well (``odin_core.heuristics``).
+    """
 
     graphs: list[Hypergraph]
     question: str
     answer_kind: str  # one of odin_core.answers.ANSWER_KINDS
     answer: Any  # structured value, JSON-serialisable (see odin_core.answers.format_answer)
-    meta: dict = field(default_factory=dict)  # e.g. {"negative_scheme": "CNS"}
+    meta: dict = field(default_factory=dict)  # e.g. {"negative_scheme": "CNS", "heuristics": {"first_option": True}}
 
 
 @runtime_checkable

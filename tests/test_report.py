@@ -252,6 +252,13 @@ def test_odin_run_then_eval_on_a_frozen_set_and_compare(tmp_path):
         "hypernetx.hyperedge_count", "hypernetx.vertex_connection", "hypernetx.shared_vertices",
         "hypernetx.hyperedge_discrimination"}
     assert (run / "loss.png").exists() and (run / "predictions-base.jsonl").exists()
+    heuristics = metrics["heuristics"]  # the rules the rows record, scored on the evaluated rows
+    assert heuristics["split"] == "test" and heuristics["rows"] == 12
+    assert set(heuristics["tasks"]) == {row["task"] for row in table_rows(text, "## Accuracy per task")}
+    per_task = {row["task"]: row for row in table_rows(text, "## Accuracy per task")}
+    connection = heuristics["tasks"]["hypernetx.vertex_connection"]  # its rows record first_option at least
+    assert "first_option" in connection["rules"] and connection["n"] == connection["rows"]
+    assert per_task["hypernetx.vertex_connection"]["best heuristic"].startswith(connection["best"]["rule"] + " ")
 
     frozen_dir, _ = data.write_frozen_eval_set(load_recipe(other), "toy-frozen", dest=tmp_path / "toy-frozen")
     result = runner.invoke(cli, ["eval", str(run), "--data", str(frozen_dir)])
@@ -265,8 +272,11 @@ def test_odin_run_then_eval_on_a_frozen_set_and_compare(tmp_path):
     assert frozen["num_examples"] == len(data.frozen_eval_set(str(frozen_dir)))
     assert frozen["baselines"]["majority"]["num_examples"] == frozen["num_examples"]  # from the run's training split
     assert evaluations["base-other-validation"]["base_model"] is True
+    assert frozen["heuristics"]["rows"] == frozen["num_examples"]
+    assert evaluations["base-other-validation"]["heuristics"]["split"] == "validation"
     assert (run / "predictions-eval-toy-frozen.jsonl").exists()
     assert "### toy-frozen" in (run / "report.md").read_text()
+    assert all("best heuristic" in row for row in table_rows((run / "report.md").read_text(), "### toy-frozen"))
 
     result = runner.invoke(cli, ["compare", str(run), "--evaluation", "toy-frozen", "--format", "json"])
     assert result.exit_code == 0, result.output

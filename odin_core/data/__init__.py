@@ -11,10 +11,10 @@ from odin_core.data.cache import cache_path, fingerprint, load_or_build
 from odin_core.data.freeze import write_frozen_eval_set
 from odin_core.data.frozen import CHECKSUM_FILE, FROZEN_DIR, FROZEN_FILE, frozen_eval_set
 from odin_core.data.splits import assign_splits, collect_hypergraphs, graph_key
-from odin_core.data.stats import answer_stats
+from odin_core.data.stats import answer_stats, heuristic_stats
 from odin_core.data.tokens import approx_tokens
 from odin_core.layout import COLUMNS, SPLITS
 
 __all__ = ["BUILDER_VERSION", "build_dataset", "cache_path", "fingerprint", "load_or_build", "CHECKSUM_FILE",
            "FROZEN_DIR", "FROZEN_FILE", "frozen_eval_set", "write_frozen_eval_set", "assign_splits",
-           "collect_hypergraphs", "graph_key", "answer_stats", "approx_tokens", "COLUMNS", "SPLITS"]
+           "collect_hypergraphs", "graph_key", "answer_stats", "heuristic_stats", "approx_tokens", "COLUMNS", "SPLITS"]

@@ -1,11 +1,14 @@
-"""What a built dataset holds: counts and answer distributions per split and task."""
+"""What a built dataset holds: counts and answer distributions per split and task, and heuristic baselines."""
 
 from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
 
+from odin_core.heuristics import heuristic_table
 from odin_core.stats import minimum_detectable_difference
+
+_HEURISTIC_COLUMNS = ("task", "answer_kind", "answer", "meta")
 
 
 def answer_stats(rows) -> dict:
@@ -42,3 +45,14 @@ def answer_stats(rows) -> dict:
                         "detectable_difference": round(minimum_detectable_difference(len(dataset)), 4)}
     return stats
 
+
+
+def heuristic_stats(rows) -> dict:
+    """``odin_core.heuristics.heuristic_table`` of every split (``{split: Dataset}``, as ``answer_stats``):
+    how well the shallow rules the rows record in their meta answer them."""
+    tables = {}
+    for split, dataset in rows.items():
+        present = [c for c in _HEURISTIC_COLUMNS if c in dataset.column_names]
+        records = [dict(zip(present, values)) for values in zip(*(dataset[c] for c in present))]
+        tables[split] = heuristic_table(records, split)
+    return tables

@@ -7,6 +7,7 @@ from pathlib import Path
 from odin_core import data as odin_data
 from odin_core import engine, evaluate, report
 from odin_core.errors import DataError
+from odin_core.flows.heuristics import split_heuristics
 from odin_core.layout import METRICS_FILE, RECIPE_FILE
 from odin_core.recipe import load_recipe
 from odin_core.rundir import RunDir
@@ -60,7 +61,8 @@ def evaluate_run(run_dir, data: str | None = None, split: str = "test", *, base:
                  baselines: bool = True) -> dict:
     """Evaluate a saved run's model (its adapter, or the base model with ``base``) on any dataset.
 
-    The stage record (plus ``data``, ``base_model`` and ``baselines``) is stored in the
+    The stage record (plus ``data``, ``base_model``, ``baselines`` and ``heuristics``, the
+    heuristic rules' table of the evaluated rows) is stored in the
     run's ``metrics.json`` under ``evaluations[label]``, the predictions in
     ``predictions-eval-<label>.jsonl``, and the report is rebuilt.
     """
@@ -79,6 +81,7 @@ def evaluate_run(run_dir, data: str | None = None, split: str = "test", *, base:
                             split_name=split)
     record["data"] = data or f"{recipe.name} (the run's dataset)"
     record["base_model"] = base
+    record["heuristics"] = split_heuristics(recipe, eval_split, split)
     if baselines:
         train_source = datasets if datasets and "train" in datasets else None
         if train_source is None:

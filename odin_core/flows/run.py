@@ -21,6 +21,7 @@ from odin_core import data, engine, evaluate, report
 from odin_core.device import check_device
 from odin_core.errors import OdinError, RecipeError
 from odin_core.events import RunEvents
+from odin_core.flows.heuristics import split_heuristics
 from odin_core.layout import (
     BASE_METRICS_FILE,
     DATA_REPORT_FILE,
@@ -158,6 +159,10 @@ class RunFlow:
                                                           stage="trained", loss_split=self.datasets.get("validation"))
         self.metrics["baselines"] = evaluate.trivial_baselines(self.recipe, self.datasets, run_dir=self.run_dir)
 
+    def score_heuristics(self) -> None:
+        """How well the shallow rules the rows carry answer the evaluated split (``metrics["heuristics"]``)."""
+        self.metrics["heuristics"] = split_heuristics(self.recipe, self.eval_split)
+
     def write_outputs(self) -> None:
         self.metrics["comparisons"] = report.comparisons(self.run_dir.path, self.metrics)
         self.run_dir.write_json(METRICS_FILE, self.metrics)
@@ -180,6 +185,7 @@ class RunFlow:
             self.evaluate_prompted()
             self.train()
             self.evaluate_trained()
+            self.score_heuristics()
             self.write_outputs()
             status, summary = "completed", self.metrics["training"]
             return RunResult(self.run_dir.path, self.metrics)

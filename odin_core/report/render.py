@@ -16,6 +16,7 @@ from odin_core.files import atomic_write_text, read_jsonl
 from odin_core.layout import METRICS_LOG, REPORT_FILE, predictions_file
 from odin_core.plugins import get_component
 from odin_core.report.failures import failures_section
+from odin_core.report.heuristics import heuristic_cells, heuristic_header, heuristic_note
 from odin_core.report.plots import plot_loss, plot_task_accuracy
 from odin_core.report.significance import ALPHA, stage_comparisons
 from odin_core.report.tables import delta, get, interval, load_metrics, num, p_value, params, pct, run_path, table
@@ -142,12 +143,15 @@ def _per_task_section(metrics: dict, tests: dict) -> list[str]:
                      pct(acc.get("trained")), interval(ci.get("trained") or ci.get("base")),
                      delta(acc.get("trained"), acc.get("base")), _task_test(tests, "trained vs base", task),
                      pct(acc.get("majority")), delta(acc.get("trained"), acc.get("majority")),
-                     _task_test(tests, "trained vs majority", task), errors or "–"])
+                     _task_test(tests, "trained vs majority", task), errors or "–",
+                     *heuristic_cells(metrics, task)])
     prompted_header = [f"{label} %" for label in ("zero-shot", "k-shot") if label in per]
     header = ["task", "family", "n", "base %", *prompted_header, "trained %", "trained 95% CI", "Δ trained−base",
-              "p (vs base)", "majority %", "Δ trained−majority", "p (vs majority)", "format errors (base/trained)"]
+              "p (vs base)", "majority %", "Δ trained−majority", "p (vs majority)", "format errors (base/trained)",
+              *heuristic_header(metrics)]
     return ["## Accuracy per task", "", table(header, rows), "",
-            "p: exact McNemar test on the task's rows, Holm-corrected over tasks; n.s. = not significant at 5%.", ""]
+            "p: exact McNemar test on the task's rows, Holm-corrected over tasks; n.s. = not significant at 5%.", "",
+            *heuristic_note(metrics)]
 
 
 def _grouped_section(metrics: dict, key: str, title: str) -> list[str]:
@@ -251,10 +255,11 @@ def _evaluations_section(metrics: dict) -> list[str]:
         per_task = task_accuracy(stage).get("per_task") or {}
         base_tasks = task_accuracy(get(stage, "baselines", "majority") or {}).get("per_task") or {}
         rows = [[task, num(v.get("n")), pct(v.get("accuracy")), interval(v.get("ci95")),
-                 pct(get(base_tasks, task, "accuracy")), num(v.get("format_errors"))]
+                 pct(get(base_tasks, task, "accuracy")), num(v.get("format_errors")), *heuristic_cells(stage, task)]
                 for task, v in sorted(per_task.items())]
         if rows:
-            lines += [table(["task", "n", "accuracy %", "95% CI", "majority %", "format errors"], rows), ""]
+            lines += [table(["task", "n", "accuracy %", "95% CI", "majority %", "format errors",
+                             *heuristic_header(stage)], rows), "", *heuristic_note(stage)]
     return lines
 
 
