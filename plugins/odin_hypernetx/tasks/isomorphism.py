@@ -49,8 +49,10 @@ def isomorphic(first: Hypergraph, second: Hypergraph) -> bool:
     """Exact test: is there a vertex bijection mapping the hyperedge multiset of ``first`` onto ``second``'s?
 
     Cheap invariants (sizes, degree profiles) settle most negatives; the rest go to
-    networkx (VF2++) on the vertex-hyperedge incidence graphs, the two sides kept
-    apart by node labels.
+    networkx (VF2) on the vertex-hyperedge incidence graphs, the two sides kept
+    apart by node labels refined by colour refinement, which settles most
+    remaining negatives and keeps the search from wandering on symmetric
+    hypergraphs (wheels, grids).
     """
     if first.num_vertices != second.num_vertices or first.num_edges != second.num_edges:
         return False
@@ -60,7 +62,31 @@ def isomorphic(first: Hypergraph, second: Hypergraph) -> bool:
         return False
     import networkx as nx
 
-    return nx.vf2pp_is_isomorphic(_quotient(first, nx), _quotient(second, nx), node_label="label")
+    a, b = _quotient(first, nx), _quotient(second, nx)
+    if not _refine_colours(a, b):
+        return False
+    return nx.is_isomorphic(a, b, node_match=lambda x, y: x["colour"] == y["colour"])
+
+
+def _refine_colours(a, b) -> bool:
+    """Colour refinement (1-dimensional Weisfeiler–Lehman) of ``a`` and ``b`` together, starting from their
+    ``label`` attributes; sets each node's ``colour``. False when the colour counts differ (not isomorphic)."""
+    nodes = [(0, n) for n in a] + [(1, n) for n in b]
+    graphs = (a, b)
+    colour = {node: repr(graphs[node[0]].nodes[node[1]]["label"]) for node in nodes}
+    classes = len(set(colour.values()))
+    while True:
+        signature = {(k, n): (colour[(k, n)], tuple(sorted(colour[(k, m)] for m in graphs[k][n]))) for k, n in nodes}
+        ranks = {sig: str(rank) for rank, sig in enumerate(sorted(set(signature.values())))}
+        colour = {node: ranks[signature[node]] for node in nodes}
+        if sorted(c for (k, _), c in colour.items() if k == 0) != sorted(c for (k, _), c in colour.items() if k == 1):
+            return False
+        if len(ranks) == classes:
+            break
+        classes = len(ranks)
+    for (k, n), c in colour.items():
+        graphs[k].nodes[n]["colour"] = c
+    return True
 
 
 def _degrees(graph: Hypergraph) -> list[int]:
@@ -72,14 +98,14 @@ def _clique_expansions_isomorphic(first: Hypergraph, second: Hypergraph) -> bool
 
     def expansion(graph):
         g = nx.Graph()
-        g.add_nodes_from(range(graph.num_vertices))
+        g.add_nodes_from(range(graph.num_vertices), label=0)
         g.add_edges_from((u, v) for u, near in enumerate(graph.neighbours) for v in near if u < v)
         return g
 
     a, b = expansion(first), expansion(second)
-    if sorted(d for _, d in a.degree) != sorted(d for _, d in b.degree):
+    if a.number_of_edges() != b.number_of_edges() or not _refine_colours(a, b):
         return False
-    return nx.vf2pp_is_isomorphic(a, b)
+    return nx.is_isomorphic(a, b, node_match=lambda x, y: x["colour"] == y["colour"])
 
 
 def _shuffled(graph: Hypergraph, edges, rng, graph_id: str) -> Hypergraph:
