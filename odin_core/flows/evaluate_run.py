@@ -34,7 +34,8 @@ def resolve_eval_data(spec: str | None, recipe, split: str):
         if split not in datasets:  # an extra split of the run's frozen set, or unseen_encodings
             from odin_core.flows.extra_splits import split_for_run
 
-            return datasets, split_for_run(recipe, split, list(datasets)), f"{recipe.data.frozen_eval}-{split}"
+            label = f"{Path(recipe.data.frozen_eval).name}-{split}"
+            return datasets, split_for_run(recipe, split, list(datasets)), label
         return datasets, pick(datasets, "the run's dataset"), f"{recipe.name}-{split}"
     path = Path(spec)
     if path.suffix == ".toml":
