@@ -264,7 +264,9 @@ def test_hypernetx_random_generators_are_seeded(model):
 def test_structure_families():
     graphs = produce("hypernetx.structures", count=9)
     assert [g.params["structure"] for g in graphs[:3]] == ["hyper pyramid", "hyper checked table", "hyper wheel"]
-    assert all(len(e) == 3 for e in graphs[0].edges) and all(len(e) == 4 for e in graphs[1].edges)
+    # hyperedges of two vertices are decorations; the family's own hyperedges have 3 and 4 vertices
+    assert {len(e) for e in graphs[0].edges} - {2} == {3} and {len(e) for e in graphs[1].edges} - {2} == {4}
+    assert all(g.params["source"] == "hypernetx.structures" and 0 <= g.params["pendants"] <= 3 for g in graphs)
 
 
 # --- sampling ---------------------------------------------------------------------

@@ -22,7 +22,7 @@ from odin_core.plugins import get_component
 from odin_core.recipe import expand_tasks
 
 #: bump when the same recipe would build different examples
-BUILDER_VERSION = "1"
+BUILDER_VERSION = "2"
 
 
 @dataclass

@@ -174,7 +174,28 @@ def generate(generator: Generator, counts: dict, num_proc: int):
         rows[split].extend(shard_rows)
         drops.extend((split, *d) for d in shard_drops)
         cpu += shard_cpu
+    for split in SPLITS:
+        rows[split] = drop_ambiguous(rows[split], split, drops)
     return rows, drops, cpu
+
+
+def drop_ambiguous(rows: list[dict], split: str, drops: list) -> list[dict]:
+    """``rows`` without those whose prompt also appears with another answer (no model could answer both).
+
+    Two hypergraphs can show the same thing (a small hypergraph with a hyperedge
+    removed, say) while the question's answers differ; each such row is recorded
+    in ``drops`` as ``(split, "ambiguous", task, encoding)``.
+    """
+    answers: dict[str, set] = {}
+    for row in rows:
+        answers.setdefault(row["prompt"], set()).add(row["completion"])
+    kept = []
+    for row in rows:
+        if len(answers[row["prompt"]]) > 1:
+            drops.append((split, "ambiguous", row["task"], row["encoding"]))
+        else:
+            kept.append(row)
+    return kept
 
 
 # --- step 5: the DatasetDict ---------------------------------------------------
@@ -204,6 +225,7 @@ def drop_summary(drops, budget) -> dict:
     reasons = {
         "too_long": f"prompt over data.max_prompt_tokens = {budget} (approximate tokens); never truncated",
         "no_question": f"the task found no question in {MAX_TRIES} hypergraphs drawn from the split",
+        "ambiguous": "the same prompt was generated with different answers (dropped on both sides)",
     }
     summary = {}
     for reason, text in reasons.items():

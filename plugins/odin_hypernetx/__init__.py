@@ -39,7 +39,8 @@ def register_encoders(register):
 
 @odin_core.hookimpl
 def register_tasks(register):
-    from odin_hypernetx.tasks import TASKS
+    from odin_hypernetx.tasks import TASKS, WITH_HARD_NEGATIVES, TaskOptions
 
     for name, factory in TASKS.items():
-        register(f"hypernetx.{name}", factory, aliases=(name,))  # the bare names of earlier releases
+        options = TaskOptions if name in WITH_HARD_NEGATIVES else None
+        register(f"hypernetx.{name}", factory, options=options, aliases=(name,))  # bare names: earlier releases

@@ -11,8 +11,9 @@
   share one more vertex.
 
 The builders return hyperedges over vertices ``0..n-1`` in a canonical layout;
-``random_structure`` draws a size, renames the vertices at random and shuffles
-the hyperedge order, so the layout gives no surface cue.
+``random_structure`` draws a size, hangs a few decorations (hyperedges of two
+vertices) off it, renames the vertices at random and shuffles the hyperedge
+order, so the layout gives no surface cue.
 """
 
 from __future__ import annotations
@@ -59,22 +60,52 @@ def hyper_wheel(spokes: int, hub: int = 1) -> tuple[int, list[tuple[int, ...]]]:
     return hub + spokes, edges
 
 
-def random_structure(label: str, rng, graph_id: str = "") -> Hypergraph:
-    """A randomly sized, randomly labelled member of the family ``label`` (3 to 12 hyperedges)."""
+#: sizes drawn for each family: pyramids of 3-7 rows, tables of 2-16 squares, wheels of 3-14 spokes around
+#: a hub of 1 or 2 vertices (a hub of 1 gives hyperedges of 3 vertices like a pyramid's, a hub of 2 of 4 like a
+#: table's, so hyperedge size alone does not name the family)
+PYRAMID_ROWS = range(3, 8)
+TABLE_SHAPES = tuple((r, c) for r in range(1, 5) for c in range(r, 7) if 2 <= r * c <= 16)
+WHEEL_SPOKES = range(3, 15)
+WHEEL_HUBS = (1, 2)
+#: decorations: up to this many hyperedges of 2 vertices, each joining a vertex of the structure to a new vertex
+MAX_PENDANTS = 3
+
+
+def structure_edges(label: str, rng) -> tuple[int, list[tuple[int, ...]], dict]:
+    """(vertex count, hyperedges, params) of a randomly sized member of the family ``label``, undecorated."""
     if label == PYRAMID:
-        num_vertices, edges = hyper_pyramid(rng.choice((3, 4, 5)))  # 3, 6 or 10 triangles
-        params = {"structure": label}
+        rows = rng.choice(PYRAMID_ROWS)
+        num_vertices, edges = hyper_pyramid(rows)
+        params = {"structure": label, "rows": rows}
     elif label == CHECKED_TABLE:
-        rows, cols = rng.choice(((1, 3), (1, 4), (2, 2), (2, 3), (2, 4), (3, 3), (3, 4)))
+        rows, cols = rng.choice(TABLE_SHAPES)
         if rng.random() < 0.5:
             rows, cols = cols, rows
         num_vertices, edges = hyper_checked_table(rows, cols)
-        params = {"structure": label}
+        params = {"structure": label, "rows": rows, "cols": cols}
     elif label == WHEEL:
-        num_vertices, edges = hyper_wheel(rng.randint(3, 12), rng.choice((1, 2)))
-        params = {"structure": label}
+        spokes, hub = rng.choice(WHEEL_SPOKES), rng.choice(WHEEL_HUBS)
+        num_vertices, edges = hyper_wheel(spokes, hub)
+        params = {"structure": label, "spokes": spokes, "hub": hub}
     else:
         raise ValueError(f"unknown structure {label!r}; expected one of {', '.join(STRUCTURE_LABELS)}")
+    return num_vertices, edges, params
+
+
+def random_structure(label: str, rng, graph_id: str = "", pendants: int | None = None) -> Hypergraph:
+    """A randomly sized, decorated, randomly labelled member of the family ``label``.
+
+    ``pendants`` (default: 0 to ``MAX_PENDANTS`` at random) hyperedges of two
+    vertices hang new vertices off random vertices of the structure; sizes and
+    decorations together give several hundred isomorphism classes, so a model
+    cannot memorise the family of each.
+    """
+    num_vertices, edges, params = structure_edges(label, rng)
+    count = rng.randint(0, MAX_PENDANTS) if pendants is None else pendants
+    for _ in range(count):
+        edges.append((rng.randrange(num_vertices), num_vertices))
+        num_vertices += 1
+    params["pendants"] = count
     permutation = list(range(num_vertices))
     rng.shuffle(permutation)
     renamed = [tuple(sorted(permutation[v] for v in edge)) for edge in edges]

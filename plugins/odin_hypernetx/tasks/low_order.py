@@ -1,0 +1,190 @@
+"""Low-order tasks: counts, vertex connections, paths and reachability (the clique expansion decides most)."""
+
+from __future__ import annotations
+
+from odin_core import Question
+
+from .common import (
+    COUNT_FORMAT,
+    PATH_FORMAT,
+    SET_FORMAT,
+    Task,
+    active_vertices,
+    hops,
+    names,
+    stratified,
+    yes_no_question,
+)
+
+
+def _isolated_rule(graph, u: int, v: int) -> bool:
+    """The shortcut for connection questions: "No" exactly when a queried vertex is in no hyperedge."""
+    return bool(graph.incidence[u]) and bool(graph.incidence[v])
+
+
+class VertexCount(Task):
+    """Count the vertices of the hypergraph, isolated ones included."""
+
+    family = "low_order"
+    answer_kind = "count"
+    needs_high_order = False
+
+    def generate(self, graph, rng, want=None):
+        if graph.num_vertices == 0:
+            return None
+        return Question([graph], f"How many vertices does G have? {COUNT_FORMAT}", self.answer_kind, graph.num_vertices)
+
+
+class HyperedgeCount(Task):
+    """Count the hyperedges of the hypergraph (the prompt's opening line names them)."""
+
+    family = "low_order"
+    answer_kind = "count"
+    needs_high_order = False
+
+    def generate(self, graph, rng, want=None):
+        if graph.num_edges == 0:
+            return None
+        return Question([graph], f"How many hyperedges does G have? {COUNT_FORMAT}", self.answer_kind, graph.num_edges)
+
+
+class VertexDegree(Task):
+    """Count the hyperedges that contain a vertex (its degree; not its number of neighbours)."""
+
+    family = "low_order"
+    answer_kind = "count"
+    needs_high_order = True  # the clique expansion does not show how many hyperedges hold a vertex
+
+    def generate(self, graph, rng, want=None):
+        members = [v for v, edges in enumerate(graph.incidence) if edges]
+        if not members:
+            return None
+        v = stratified(rng, members, lambda w: len(graph.incidence[w]))
+        text = f"What is the degree of vertex {graph.names[v]}, that is, how many hyperedges contain it? {COUNT_FORMAT}"
+        return Question([graph], text, self.answer_kind, len(graph.incidence[v]))
+
+
+class VertexConnection(Task):
+    """Do two vertices share a hyperedge? (yes/no; both vertices are always in some hyperedge)"""
+
+    family = "low_order"
+    answer_kind = "yes_no"
+    needs_high_order = False
+
+    def generate(self, graph, rng, want=None):
+        active = active_vertices(graph)
+        if len(active) < 2:
+            return None
+        neighbours = graph.neighbours
+        if want is None:
+            u, v = rng.sample(active, 2)
+        elif want:
+            u = rng.choice(active)
+            v = rng.choice(sorted(neighbours[u]))
+        else:
+            pair = self._unconnected_pair(graph, active, rng)
+            if pair is None:  # the active vertices form one clique: ask another hypergraph
+                return None
+            u, v = pair
+        if rng.random() < 0.5:
+            u, v = v, u
+        text = f"Is vertex {graph.names[u]} connected to vertex {graph.names[v]}, that is, do they share a hyperedge?"
+        return yes_no_question([graph], text, v in neighbours[u], {"isolated_vertex": _isolated_rule(graph, u, v)})
+
+    @staticmethod
+    def _unconnected_pair(graph, active, rng):
+        neighbours = graph.neighbours
+        order = active[:]
+        rng.shuffle(order)
+        for u in order:  # the first vertex tried almost always has a non-neighbour
+            if len(neighbours[u]) < len(active) - 1:
+                return u, rng.choice([w for w in active if w != u and w not in neighbours[u]])
+        return None
+
+
+class ConnectedVertices(Task):
+    """List the vertices that share a hyperedge with a vertex."""
+
+    family = "low_order"
+    answer_kind = "vertex_set"
+    needs_high_order = False
+
+    def generate(self, graph, rng, want=None):
+        if graph.num_vertices == 0:
+            return None
+        active = active_vertices(graph)
+        v = rng.choice(active) if active else rng.randrange(graph.num_vertices)
+        text = f"Which vertices share a hyperedge with vertex {graph.names[v]}? {SET_FORMAT}"
+        return Question([graph], text, self.answer_kind, names(graph, graph.neighbours[v]))
+
+
+class DisconnectedVertices(Task):
+    """List the vertices that share no hyperedge with a vertex (the vertex itself excluded)."""
+
+    family = "low_order"
+    answer_kind = "vertex_set"
+    needs_high_order = False
+
+    def generate(self, graph, rng, want=None):
+        if graph.num_vertices == 0:
+            return None
+        active = active_vertices(graph)
+        v = rng.choice(active) if active else rng.randrange(graph.num_vertices)
+        near = graph.neighbours[v]
+        answer = [graph.names[w] for w in range(graph.num_vertices) if w != v and w not in near]
+        name = graph.names[v]
+        text = f"Which vertices share no hyperedge with vertex {name} ({name} itself excluded)? {SET_FORMAT}"
+        return Question([graph], text, self.answer_kind, answer)
+
+
+class ShortestPath(Task):
+    """Length of the shortest path between two vertices, one hop per shared hyperedge ("no path" if none)."""
+
+    family = "low_order"
+    answer_kind = "path_length"
+    needs_high_order = False
+
+    def generate(self, graph, rng, want=None):
+        active = active_vertices(graph)
+        if len(active) < 2:
+            return None
+        u, v = rng.sample(active, 2)
+        reached = hops(graph, u)
+        text = (f"What is the length of the shortest path from vertex {graph.names[u]} to vertex {graph.names[v]}, "
+                f"where each step moves between two vertices that share a hyperedge? {PATH_FORMAT}")
+        return Question([graph], text, self.answer_kind, reached.get(v))
+
+
+class Reachability(Task):
+    """Can one vertex be reached from another through shared hyperedges? (yes/no)
+
+    Both vertices are always in some hyperedge: a "No" pairs vertices of two
+    different components, never an isolated vertex (which a model would spot
+    without following any path).
+    """
+
+    family = "low_order"
+    answer_kind = "yes_no"
+    needs_high_order = False
+
+    def generate(self, graph, rng, want=None):
+        active = active_vertices(graph)
+        if len(active) < 2:
+            return None
+        if want is None:
+            u, v = rng.sample(active, 2)
+            answer = v in hops(graph, u)
+        else:
+            u = rng.choice(active)
+            component = hops(graph, u)
+            if want:
+                v = rng.choice([w for w in component if w != u])
+            else:
+                outside = [w for w in active if w not in component]
+                if not outside:  # one component holds every active vertex: ask another hypergraph
+                    return None
+                v = rng.choice(outside)
+            answer = want
+        text = (f"Can vertex {graph.names[v]} be reached from vertex {graph.names[u]} by moving between vertices "
+                f"that share a hyperedge?")
+        return yes_no_question([graph], text, answer, {"isolated_vertex": _isolated_rule(graph, u, v)})
