@@ -224,6 +224,9 @@ def _check_data(recipe: Recipe, file) -> None:
     if abs(sizes.train + sizes.validation + sizes.test - 1.0) > 1e-6:
         raise RecipeError(f"fractions must add up to 1 (got {sizes.train + sizes.validation + sizes.test:g})",
                           file=file, key="data.split")
+    if recipe.generation.extra_splits and not recipe.data.frozen_eval:
+        raise RecipeError("extra evaluation splits come from a frozen evaluation set; set data.frozen_eval "
+                          "(e.g. \"hypergraph-eval-v2\")", file=file, key="generation.extra_splits")
 
 
 def evaluator_entries(recipe: Recipe) -> list[tuple[str, Any]]:

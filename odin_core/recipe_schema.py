@@ -9,6 +9,7 @@ the options model the component registered.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,6 +20,10 @@ from odin_core.protocols import TASK_FAMILIES
 #: evaluators used when a recipe has no [[eval]] tables
 DEFAULT_EVALUATORS = ("metrics.task_accuracy", "metrics.hyperedge_set", "metrics.hyperedge_discrimination",
                       "metrics.perplexity")
+
+#: split names an extra split of a frozen set cannot take: the dataset's own and the computed one
+RESERVED_SPLITS = ("train", "validation", "test", "unseen_encodings")
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)
@@ -85,6 +90,20 @@ class SplitFractions(_Strict):
     test: float = Field(0.1, ge=0, le=1)
 
 
+class ExtraSplit(_Strict):
+    """An extra split of a frozen evaluation set (``[data.extra_splits.NAME]``, used by ``odin data freeze``):
+    the main data section with these keys overridden."""
+
+    description: str = Field("", description="what the split measures (kept in the set's recipe.json)")
+    sources: list[SourceEntry] | None = Field(None, description="its own [[...sources]] tables; default: the main "
+                                                               "sources (and then the same questions as the test split)")
+    num_examples: int | None = Field(None, ge=1, description="questions to draw; default: data.num_examples.test")
+    max_prompt_tokens: int | None = Field(None, gt=0, description="prompt budget; default: data.max_prompt_tokens")
+    vertex_names: Literal["keep", "permuted", "words"] = Field(
+        "keep", description="rename every hypergraph's vertices: 'permuted' (v3 -> v11 ...), 'words' (a fixed word "
+                            "list); with the main sources its rows pair one-to-one with the test split's")
+
+
 class DataSection(_Strict):
     sources: list[SourceEntry] = Field(min_length=1, description="where hypergraphs come from ([[data.sources]] tables)")
     tasks: list[ComponentEntry] = Field(
@@ -102,6 +121,17 @@ class DataSection(_Strict):
                                                       "only its rows of the recipe's tasks and encodings are used")
     frozen_per_task: int | None = Field(None, gt=0, description="use at most this many rows per task of the frozen "
                                                                 "set (its first ones), e.g. to size a CPU evaluation")
+    extra_splits: dict[str, ExtraSplit] = Field(
+        default_factory=dict, description="extra evaluation splits `odin data freeze` builds beside the test split")
+
+    @field_validator("extra_splits")
+    @classmethod
+    def _extra_split_names(cls, value):
+        for name in value:
+            if not re.fullmatch(r"[a-z][a-z0-9_]*", name) or name in RESERVED_SPLITS:
+                raise ValueError(f"extra split name {name!r}: expected lowercase letters, digits and _, and none of "
+                                 f"{', '.join(RESERVED_SPLITS)}")
+        return value
 
     @field_validator("tasks", "encodings", mode="before")
     @classmethod
@@ -128,6 +158,11 @@ class DataSection(_Strict):
     def resolved(self) -> dict:
         data = self.model_dump(mode="json")
         data["sources"] = [e.resolved() for e in self.sources]
+        if not self.extra_splits:
+            data.pop("extra_splits")  # recipes without extra splits keep their cache fingerprint
+        for name, extra in self.extra_splits.items():
+            if extra.sources is not None:
+                data["extra_splits"][name]["sources"] = [e.resolved() for e in extra.sources]
         for key in ("tasks", "encodings"):
             data[key] = [e.name if e.options is None and not e.model_extra else e.resolved()
                          for e in getattr(self, key)]
@@ -171,6 +206,16 @@ class GenerationSection(_Strict):
     prompted: bool = Field(False, description="also evaluate the base model prompted through its chat template: "
                                               "zero-shot and k-shot (chat models only)")
     shots: int = Field(3, ge=1, le=16, description="worked examples in a k-shot prompt, drawn from the training split")
+    extra_splits: list[str] = Field(
+        default_factory=list, description="also evaluate the trained model on these splits of the frozen set "
+                                          "(data.frozen_eval), and 'unseen_encodings'")
+
+    @field_validator("extra_splits")
+    @classmethod
+    def _unique_splits(cls, value):
+        if len(value) != len(set(value)):
+            raise ValueError("each split may appear once")
+        return value
 
 
 class EvalEntry(_Selector):
@@ -247,6 +292,9 @@ class Recipe(_Strict):
             yield "lora", "lora_strategy", self.lora
         for i, entry in enumerate(self.data.sources):
             yield f"data.sources.{i}", "source", entry
+        for name, extra in self.data.extra_splits.items():
+            for i, entry in enumerate(extra.sources or ()):
+                yield f"data.extra_splits.{name}.sources.{i}", "source", entry
         for i, entry in enumerate(self.data.encodings):
             yield f"data.encodings.{i}", "encoder", entry
         for i, entry in enumerate(self.data.tasks):

@@ -123,11 +123,15 @@ def stats_command(recipe, overrides, as_json):
 @click.option("--dest", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder to write (default: data/NAME in the Odin checkout).")
 def freeze_command(recipe, overrides, name, dest):
-    """Save RECIPE's test split as the frozen evaluation set NAME (JSON lines + SHA256SUMS)."""
+    """Save RECIPE's test split, and its [data.extra_splits.*], as the frozen evaluation set NAME (JSON lines +
+    SHA256SUMS)."""
     loaded = load_recipe(recipe, overrides, require_model=False)
     folder, report = write_frozen_eval_set(loaded, name, dest)
     click.echo(f"wrote {report['examples']['test']} examples to {folder} "
                f"({report['dropped_total']} dropped)")
+    for split, count in report["splits"].items():
+        if split != "test":
+            click.echo(f"  extra split {split}: {count} examples ({split}.jsonl)")
 
 
 COMMANDS = (data_cli,)

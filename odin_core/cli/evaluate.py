@@ -14,7 +14,9 @@ from odin_core.layout import ADAPTER_DIR, REPORT_FILE
 @click.option("--data", default=None, metavar="RECIPE_OR_DATASET",
               help="A recipe TOML, a dataset directory (save_to_disk), or a frozen evaluation set name "
                    "(default: the run's own dataset).")
-@click.option("--split", default="test", show_default=True, help="Split to evaluate.")
+@click.option("--split", default="test", show_default=True,
+              help="Split to evaluate: of the run's dataset (train, validation, test), an extra split of its frozen "
+                   "set (e.g. relabelled, larger_20_40, real), or unseen_encodings; with --data, a split of that data.")
 @click.option("--base", is_flag=True, help="Evaluate the base model, without the run's trained adapter.")
 @click.option("--label", default=None, help="Name of this evaluation in metrics.json (default: from the data and split).")
 @click.option("--max-examples", type=int, default=None, help="Evaluate a seeded sample of at most this many examples.")

@@ -9,13 +9,12 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 
 from odin_core.chat import recipe_uses_chat
 from odin_core.data.examples import Generator, Plan, drop_summary, generate, to_dataset
-from odin_core.data.frozen import frozen_eval_set, frozen_with_columns
+from odin_core.data.frozen import frozen_eval_set, frozen_graph_keys, frozen_with_columns
 from odin_core.data.splits import assign_splits, collect_hypergraphs
 from odin_core.errors import DataError, RecipeError
 from odin_core.layout import SPLITS
@@ -64,7 +63,8 @@ def _setup_plan(recipe, comps: Components) -> Plan:
 def _split_hypergraphs(recipe, graphs, frozen):
     """(graphs per split, graph keys, example counts, fractions, warnings); a frozen set replaces the test split."""
     data = recipe.data
-    exclude = frozenset(json.loads(m).get("graph_key") for m in frozen["meta"]) if frozen is not None else frozenset()
+    # every split of the frozen set (its extra splits too) stays out of training
+    exclude = frozen_graph_keys(data.frozen_eval) if frozen is not None else frozenset()
     fractions = data.split.model_dump()
     counts = data.num_examples.model_dump()
     if frozen is not None:
@@ -97,8 +97,11 @@ def _frozen_subset(frozen, comps: Components, per_task: int | None):
     return frozen if len(keep) == len(frozen) else frozen.select(keep)
 
 
-def build_dataset(recipe):
-    """Build the recipe's datasets: ``(DatasetDict, report)``. The report says what was made, dropped and how fast."""
+def build_dataset(recipe, transform=None):
+    """Build the recipe's datasets: ``(DatasetDict, report)``. The report says what was made, dropped and how fast.
+
+    ``transform`` (a function of the list of hypergraphs) changes the sources' hypergraphs before they are split,
+    e.g. renames their vertices (``odin_core.data.relabel``)."""
     from datasets import DatasetDict
 
     started = time.perf_counter()
@@ -109,6 +112,8 @@ def build_dataset(recipe):
 
     # 1. hypergraphs
     graphs = collect_hypergraphs(recipe)
+    if transform is not None:
+        graphs = transform(graphs)
     t_sources = time.perf_counter() - started
 
     # 2. splits

@@ -32,6 +32,11 @@ def resolve_eval_data(spec: str | None, recipe, split: str):
 
     if spec is None:
         datasets = odin_data.load_or_build(recipe)
+        if split not in datasets:  # an extra split of the run's frozen set, or unseen_encodings
+            from odin_core.flows.extra_splits import split_for_run
+
+            label = f"{Path(recipe.data.frozen_eval).name}-{split}"
+            return datasets, split_for_run(recipe, split, list(datasets)), label
         return datasets, pick(datasets, "the run's dataset"), f"{recipe.name}-{split}"
     path = Path(spec)
     if path.suffix == ".toml":
@@ -50,10 +55,11 @@ def resolve_eval_data(spec: str | None, recipe, split: str):
         if isinstance(loaded, hf_datasets.DatasetDict):
             return dict(loaded), pick(loaded, path), f"{_dataset_label(path.name)}-{split}"
         return None, loaded, _dataset_label(path.name)
-    frozen = odin_data.frozen_eval_set(spec)
+    frozen = odin_data.frozen_eval_set(spec, split)  # the set's test split, or one of its extra splits
     if hasattr(frozen, "keys") and not hasattr(frozen, "column_names"):
         return dict(frozen), pick(frozen, f"frozen evaluation set {spec!r}"), f"{_dataset_label(spec)}-{split}"
-    return None, frozen, _dataset_label(Path(spec).name or spec)
+    name = _dataset_label(Path(spec).name or spec)
+    return None, frozen, name if split == "test" else f"{name}-{split}"
 
 
 def evaluate_run(run_dir, data: str | None = None, split: str = "test", *, base: bool = False,
@@ -77,8 +83,13 @@ def evaluate_run(run_dir, data: str | None = None, split: str = "test", *, base:
     label = _dataset_label(label or (("base-" if base else "") + data_label))
     loaded = engine.load_run_model(path, adapter=not base)
     loss_split = (datasets or {}).get("validation")
-    record = evaluate.evaluate_model(recipe, loaded, eval_split, run, stage=f"eval-{label}", loss_split=loss_split,
-                            split_name=split)
+    if data is None and datasets is not None and split not in datasets:
+        from odin_core.flows.extra_splits import evaluate_split
+
+        record = evaluate_split(recipe, loaded, run, split, eval_split, f"eval-{label}", "base" if base else "trained")
+    else:
+        record = evaluate.evaluate_model(recipe, loaded, eval_split, run, stage=f"eval-{label}", loss_split=loss_split,
+                                         split_name=split)
     record["data"] = data or f"{recipe.name} (the run's dataset)"
     record["base_model"] = base
     record["heuristics"] = split_heuristics(recipe, eval_split, split)

@@ -3,9 +3,10 @@
 1. load and validate the recipe        5. evaluate the base model (and prompted: zero-shot, k-shot)
 2. make (or reopen) the run directory  6. apply the LoRA strategy and train
 3. build or reuse the dataset          7. evaluate the trained model, baselines
-4. load the base model                 8. write metrics.json and report.md
+4. load the base model                 8. evaluate the trained model on the extra splits
+                                       9. write metrics.json and report.md
 
-``run_recipe(..., seeds=N)`` repeats steps 2-8 with training seeds ``s, s+1, ...`` on
+``run_recipe(..., seeds=N)`` repeats steps 2-9 with training seeds ``s, s+1, ...`` on
 the same dataset (the recipe's ``seed`` fixes the data) and adds the spread across
 seeds to the first run's report.
 """
@@ -107,6 +108,7 @@ class RunFlow:
             import unsloth  # noqa: F401  (must patch transformers, trl and peft before anything imports them)
 
     def setup_data(self) -> None:
+        data.check_extra_splits(self.recipe)  # a misnamed generation.extra_splits fails before training
         if self.datasets is not None:  # given from Python
             self.eval_split = self.datasets[self.recipe.generation.split]
             return
@@ -163,6 +165,13 @@ class RunFlow:
         """How well the shallow rules the rows carry answer the evaluated split (``metrics["heuristics"]``)."""
         self.metrics["heuristics"] = split_heuristics(self.recipe, self.eval_split)
 
+    def evaluate_extra_splits(self) -> None:
+        """The trained model on each of ``generation.extra_splits`` (relabelled, larger, real, unseen encodings)."""
+        if self.recipe.generation.extra_splits:
+            from odin_core.flows.extra_splits import evaluate_extra_splits
+
+            self.metrics["extra_splits"] = evaluate_extra_splits(self.recipe, self.loaded, self.run_dir)
+
     def write_outputs(self) -> None:
         self.metrics["comparisons"] = report.comparisons(self.run_dir.path, self.metrics)
         self.run_dir.write_json(METRICS_FILE, self.metrics)
@@ -186,6 +195,7 @@ class RunFlow:
             self.train()
             self.evaluate_trained()
             self.score_heuristics()
+            self.evaluate_extra_splits()
             self.write_outputs()
             status, summary = "completed", self.metrics["training"]
             return RunResult(self.run_dir.path, self.metrics)

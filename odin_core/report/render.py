@@ -17,6 +17,7 @@ from odin_core.layout import METRICS_LOG, REPORT_FILE, predictions_file
 from odin_core.plugins import get_component
 from odin_core.report.failures import failures_section
 from odin_core.report.heuristics import heuristic_cells, heuristic_header, heuristic_note
+from odin_core.report.generalisation import generalisation_section
 from odin_core.report.plots import plot_loss, plot_task_accuracy
 from odin_core.report.significance import ALPHA, stage_comparisons
 from odin_core.report.tables import delta, get, interval, load_metrics, num, p_value, params, pct, run_path, table
@@ -286,6 +287,7 @@ def render_report(metrics: dict, path: Path, plots: dict[str, bool], tests: dict
     lines += _per_task_section(metrics, tests)
     lines += _grouped_section(metrics, "per_family", "family")
     lines += _grouped_section(metrics, "per_encoding", "encoding")
+    lines += generalisation_section(metrics)
     lines += evaluator_sections(metrics)
     lines += _seeds_section(metrics)
     lines += ["## Training", ""]
