@@ -270,7 +270,8 @@ def example_recipe(name: str, kinds) -> str:
     loader = f"{name}.tiny" if "model_loader" in kinds else "models.scratch"
     model = f'loader = "{loader}"\nmax_seq_length = 256\n' + (
         "" if "model_loader" in kinds else "num_layers = 1\nhidden_size = 32\nnum_heads = 2\nvocab_size = 300\n")
-    strategy = f'strategy = "{name}.small_lora"\n' if "lora_strategy" in kinds else 'strategy = "finetune.lora"\nr = 4\n'
+    strategy = (f'strategy = "{name}.small_lora"\n' if "lora_strategy" in kinds
+                else 'strategy = "finetune.lora"\nr = 4\ngradient_checkpointing = false\n')
     encodings = ([f'"{name}.list"'] if "encoder" in kinds else []) + ['"hypernetx.n_set"']
     tasks = ([f'"{name}.smallest_hyperedge"'] if "task" in kinds else []) + ['"hypernetx.hyperedge_count"']
     source = f'name = "{name}.rings"\ncount = 40' if "source" in kinds else 'name = "hypernetx.synthetic"\ncount = 40'
@@ -285,8 +286,7 @@ seed = 1
 [model]
 {model}
 [lora]
-{strategy}gradient_checkpointing = false
-
+{strategy}
 [data]
 encodings = [{", ".join(encodings)}]
 tasks = [{", ".join(tasks)}]
