@@ -41,6 +41,13 @@ def main():
     _add_plugin_commands()
     try:
         cli(prog_name="odin")
-    except BrokenPipeError:
+    except BrokenPipeError:  # raised outside a command (click's own output: --help, usage errors)
         quiet_broken_pipe()
         sys.exit(0)
+    except SystemExit:
+        # what is still buffered is written at exit; a reader that has gone (odin ... | head) is not an error
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            quiet_broken_pipe()
+        raise
