@@ -19,7 +19,7 @@ SEED_GB = {"hypergraph_llama1b.toml": 10, "hypergraph_phi_mini.toml": 14, "hyper
 #: the estimate (a peak) lies between these fractions of the seed's figure (what to provision; docs/memory.md)
 SEED_TOLERANCE = (0.3, 1.1)
 #: measured CPU peak RSS vs estimate: within this relative error
-MEASURED_TOLERANCE = 0.35
+MEASURED_TOLERANCE = 0.25
 
 CONFIG_CLASS = {"llama": "LlamaConfig", "mistral": "MistralConfig", "phi3": "Phi3Config", "qwen2": "Qwen2Config"}
 
