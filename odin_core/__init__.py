@@ -36,6 +36,7 @@ from odin_core.errors import DataError, ModelError, OdinError, RecipeError  # no
 from odin_core.hookspecs import hookimpl  # noqa: E402
 from odin_core.hypergraph import Hypergraph  # noqa: E402
 from odin_core import markdown  # noqa: E402  (tables and numbers for evaluators' report sections)
+from odin_core.memory import ModelShape  # noqa: E402
 from odin_core.plugins import (  # noqa: E402
     get_component,
     pm,
@@ -91,5 +92,5 @@ __all__ = [
     "ANSWER_KINDS", "FORMAT_ERROR", "format_answer", "parse_answer", "gold_value", "is_correct", "normalise_label",
     "OdinError", "RecipeError", "DataError", "ModelError", "RunDir", "derive_seed", "resolve_chat_template",
     "wilson_interval", "mcnemar_exact", "bootstrap_interval", "training_device", "parameter_count",
-    "trainable_parameter_count", "markdown",
+    "trainable_parameter_count", "markdown", "ModelShape",
 ]

@@ -22,6 +22,7 @@ ADAPTER_DIR = "adapter"
 FULL_MODEL_DIR = "model"
 CHECKPOINT_DIR = "checkpoints"
 MERGED_DIR = "merged"
+GGUF_DIR = "gguf"  # odin export --gguf: <run name>-<dtype>.gguf
 SEEDS_DIR = "seeds"  # runs of --seeds N: one sub-run per seed
 
 

@@ -122,6 +122,8 @@ class ModelLoader(Protocol):
     # Optional: ``check(model_section, recipe)``, called by recipe validation (``odin validate``, before a
     # run builds anything): raise ``ModelError``/``RecipeError`` for a model that cannot be had (a missing
     # package, a file that does not exist). Cheap: no torch, no network.
+    # Optional: ``shape(model_section, recipe)`` -> ``odin_core.ModelShape`` or None: the model's layers and
+    # widths without loading it (a config.json, GGUF metadata, the loader's options), for ``odin estimate``.
 
     def load(self, model_section, settings: LoadSettings, run, train_texts) -> LoadedModel:
         """``model_section``: the recipe's ``[model]`` (loader options in ``.options``);

@@ -137,7 +137,8 @@ def test_plugin_raising_while_registering_is_broken_not_fatal():
         plugins.invalidate()
 
 
-@pytest.mark.parametrize("args", [["--help"], ["plugins"], ["schema"], ["validate", "recipes/quickstart.toml"]])
+@pytest.mark.parametrize("args", [["--help"], ["plugins"], ["schema"], ["validate", "recipes/quickstart.toml"],
+                                  ["new", "recipe"], ["estimate", "--help"]])
 def test_light_commands_do_not_import_heavy_libraries(args):
     code = (
         "import sys\n"

@@ -11,7 +11,7 @@ import sys
 import click
 
 from odin_core import __version__
-from odin_core.cli import data, evaluate, plugins, run
+from odin_core.cli import data, evaluate, machine, new, plugins, run
 from odin_core.cli.common import OdinGroup, quiet_broken_pipe
 
 
@@ -21,7 +21,7 @@ def cli():
     """Odin: fine-tune small language models to reason over hypergraphs."""
 
 
-for _module in (run, plugins, data, evaluate):
+for _module in (run, plugins, data, evaluate, machine, new):
     for _command in _module.COMMANDS:
         cli.add_command(_command)
 
@@ -41,6 +41,13 @@ def main():
     _add_plugin_commands()
     try:
         cli(prog_name="odin")
-    except BrokenPipeError:
+    except BrokenPipeError:  # raised outside a command (click's own output: --help, usage errors)
         quiet_broken_pipe()
         sys.exit(0)
+    except SystemExit:
+        # what is still buffered is written at exit; a reader that has gone (odin ... | head) is not an error
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            quiet_broken_pipe()
+        raise

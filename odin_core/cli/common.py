@@ -38,7 +38,13 @@ class OdinGroup(click.Group):
 def quiet_broken_pipe() -> None:
     """The reader closed the pipe (``odin ... | head``): not an error; stop writing to it."""
     devnull = os.open(os.devnull, os.O_WRONLY)
+    try:  # ``odin ... 2>&1 | head``: stderr is the same closed pipe, and a message there would fail too
+        same = os.path.samestat(os.fstat(sys.stdout.fileno()), os.fstat(sys.stderr.fileno()))
+    except (OSError, ValueError):
+        same = False
     os.dup2(devnull, sys.stdout.fileno())
+    if same:
+        os.dup2(devnull, sys.stderr.fileno())
 
 
 def recipe_argument(func):

@@ -86,18 +86,37 @@ def compare_command(run_dirs, evaluation, fmt, output, plot):
 @click.command("export")
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--merged", is_flag=True, help="Merge the adapter into the base model and save it in 16 bits.")
-@click.option("--output", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Folder for the merged model (default: RUN_DIR/merged).")
-@click.option("--dtype", type=click.Choice(["auto", "float16", "bfloat16", "float32"]), default="auto",
-              show_default=True, help="Weights' dtype ('auto': bfloat16 where the GPU supports it, else float16).")
-@click.option("--force", is_flag=True, help="Replace a non-empty --output folder that Odin did not write.")
-def export_command(run_dir, merged, output, dtype, force):
+@click.option("--gguf", is_flag=True, help="Merge the adapter and write one GGUF file (Llama architecture; "
+                                           "tokenizer and chat template included).")
+@click.option("--output", type=click.Path(path_type=Path), default=None,
+              help="Folder for the merged model (default: RUN_DIR/merged), or the .gguf file "
+                   "(default: RUN_DIR/gguf/<run>-<dtype>.gguf).")
+@click.option("--dtype", type=click.Choice(["auto", "float16", "bfloat16", "float32", "f16", "bf16", "q8_0"]),
+              default="auto", show_default=True,
+              help="--merged: float16, bfloat16, float32 ('auto': bfloat16 where the GPU supports it, else float16); "
+                   "--gguf: f16, bf16 or q8_0 ('auto': f16).")
+@click.option("--force", is_flag=True, help="Replace a non-empty --output folder that Odin did not write, or an "
+                                            "existing --output file.")
+def export_command(run_dir, merged, gguf, output, dtype, force):
     """Export RUN_DIR's trained model (the adapter is already in RUN_DIR/adapter, in PEFT format)."""
+    if merged and gguf:
+        raise click.UsageError("choose one of --merged and --gguf")
+    if not merged and not gguf:
+        raise click.UsageError(f"nothing to export: the adapter is already in {run_dir / ADAPTER_DIR} "
+                               "(PEFT format); pass --merged for a merged 16-bit model or --gguf for a GGUF file")
+    if gguf:
+        from odin_core.flows.export import export_gguf
+
+        short = {"auto": "f16", "float16": "f16", "bfloat16": "bf16"}.get(dtype, dtype)
+        path, info = export_gguf(run_dir, output, short, force=force)
+        click.echo(f"gguf: {path} ({info['dtype']}, {info['tensors']} tensors, vocabulary {info['vocab']})")
+        return
+    if dtype in ("f16", "bf16", "q8_0"):
+        dtype = {"f16": "float16", "bf16": "bfloat16"}.get(dtype, dtype)
+        if dtype == "q8_0":
+            raise click.UsageError("--dtype q8_0 is for --gguf; a merged folder is float16, bfloat16 or float32")
     from odin_core.flows.export import export_merged
 
-    if not merged:
-        raise click.UsageError(f"nothing to export: the adapter is already in {run_dir / ADAPTER_DIR} "
-                               "(PEFT format); pass --merged for a merged 16-bit model")
     target = export_merged(run_dir, output, dtype, force=force)
     click.echo(f"merged model: {target}")
 

@@ -64,6 +64,12 @@ class FamilyLoader:
 
         locate_gguf(model_section.name, recipe, self.family, self.gguf_architectures)
 
+    def shape(self, model_section, recipe):
+        """The model's shape (``odin_core.ModelShape``) without loading it, or None (for ``odin estimate``)."""
+        from odin_models.shapes import family_shape
+
+        return family_shape(self, model_section, recipe)
+
     def load(self, model_section, settings, run, train_texts):
         from odin_models.loading import load_family
 
@@ -131,6 +137,11 @@ class ScratchLoader:
 
     def __init__(self, options: ScratchOptions | None):
         self.options = options or ScratchOptions()
+
+    def shape(self, model_section, recipe):
+        from odin_models.shapes import scratch_shape
+
+        return scratch_shape(self.options, model_section, recipe)
 
     def load(self, model_section, settings, run, train_texts):
         from odin_models.scratch import load_scratch
