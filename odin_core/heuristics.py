@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 
-from odin_core.answers import FORMAT_ERROR, gold_value, is_correct
+from odin_core.answers import FORMAT_ERROR, is_correct
 from odin_core.stats import format_interval, wilson_interval
 
 #: the ``meta`` key holding a row's rule answers

@@ -436,7 +436,7 @@ def recipe_text(name: str = "my-run", loader: str = "models.scratch", model_name
     source_c = _component("source", source)
     encoder_cs = [_component("encoder", e) for e in encodings]
     task_names = [t if t == "all" or "." not in t else _component("task", t).name for t in tasks]
-    out = [f"# Written by `odin new recipe`: every option of the chosen components, commented out at its default.",
+    out = ["# Written by `odin new recipe`: every option of the chosen components, commented out at its default.",
            "# Check it with `odin validate` and estimate its memory with `odin estimate`.",
            f'name = "{name}"', "seed = 42", "", "[model]", _header(loader_c)]
     model_set = {"loader": loader_c.name}
