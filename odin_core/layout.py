@@ -23,6 +23,7 @@ FULL_MODEL_DIR = "model"
 CHECKPOINT_DIR = "checkpoints"
 MERGED_DIR = "merged"
 SEEDS_DIR = "seeds"  # runs of --seeds N: one sub-run per seed
+RESUMES_LOG = "resumes.jsonl"  # one record per resume with changed settings (--allow-changes)
 
 
 def predictions_file(stage: str) -> str:

@@ -12,7 +12,6 @@ seeds to the first run's report.
 
 from __future__ import annotations
 
-import re
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,12 +21,12 @@ from odin_core.device import check_device
 from odin_core.errors import OdinError, RecipeError
 from odin_core.events import RunEvents
 from odin_core.flows.heuristics import split_heuristics
+from odin_core.flows.resume import check_resume, find_resume_dir
 from odin_core.layout import (
     BASE_METRICS_FILE,
     DATA_REPORT_FILE,
     METRICS_FILE,
     PROMPTED_METRICS_FILE,
-    RECIPE_FILE,
     SEEDS_DIR,
 )
 from odin_core.plugins import get_component
@@ -45,27 +44,6 @@ class RunResult:
     metrics: dict = field(default_factory=dict)
 
 
-_STAMP = r"\d{8}-\d{6}(?:-\d+)?"
-
-
-def find_resume_dir(recipe: Recipe, resume: str, output_dir) -> Path:
-    """The run directory ``--resume`` continues: the one given, or this recipe's latest run."""
-    if resume != "latest":
-        path = Path(resume)
-        if not path.is_dir():
-            raise RecipeError(f"--resume {resume!r}: no such run directory")
-        if not is_run_dir(path):
-            raise RecipeError(f"--resume {resume!r}: not a run directory (no {RECIPE_FILE}); refusing to write into it")
-        return path
-    base = Path(output_dir or recipe.output_dir)
-    pattern = re.compile(rf"^{re.escape(recipe.name)}-{_STAMP}$")
-    candidates = [p for p in base.iterdir() if p.is_dir() and pattern.match(p.name) and is_run_dir(p)] \
-        if base.is_dir() else []
-    if not candidates:
-        raise RecipeError(f"--resume: no earlier run of {recipe.name!r} under {base}/")
-    return max(candidates, key=lambda p: p.stat().st_mtime)
-
-
 class RunFlow:
     """One training run of a recipe, step by step; ``run()`` calls the steps in order.
 
@@ -73,9 +51,12 @@ class RunFlow:
     recipe's data build, ``callbacks`` adds ``transformers.TrainerCallback`` objects, and
     ``run_dir`` (a ``RunDir``) places the run in a given folder."""
 
-    def __init__(self, recipe: Recipe, *, resume=None, output_dir=None, datasets=None, callbacks=(), run_dir=None):
+    def __init__(self, recipe: Recipe, *, resume=None, output_dir=None, datasets=None, callbacks=(), run_dir=None,
+                 allow_changes: bool = False, overrides=()):
         self.recipe = recipe
         self.resume = resume
+        self.allow_changes = allow_changes
+        self.overrides = list(overrides or ())
         self.output_dir = output_dir
         self.datasets = datasets
         self.callbacks = list(callbacks)
@@ -88,8 +69,11 @@ class RunFlow:
         recipe = self.recipe
         if self.run_dir is not None:
             self.run_dir.path.mkdir(parents=True, exist_ok=True)
+            if self.resume and is_run_dir(self.run_dir.path):
+                check_resume(self.run_dir, recipe, self.allow_changes)
         elif self.resume:
             self.run_dir = RunDir(find_resume_dir(recipe, self.resume, self.output_dir), recipe)
+            check_resume(self.run_dir, recipe, self.allow_changes)
             self.run_dir.log(f"resuming {recipe.path}")
         else:
             self.run_dir = RunDir.create(recipe, self.output_dir)
@@ -218,18 +202,21 @@ def _seed_summary(results: list[RunResult]) -> dict:
     return summary
 
 
-def run_recipe(recipe_path, overrides=None, resume=None, output_dir=None, seeds: int = 1) -> RunResult:
+def run_recipe(recipe_path, overrides=None, resume=None, output_dir=None, seeds: int = 1,
+               allow_changes: bool = False) -> RunResult:
     """Run a recipe end to end and return where its outputs are.
 
     ``seeds > 1`` trains ``seeds`` times with training seeds ``s, s+1, ...`` (``s``: the
     recipe's training seed) on the same dataset; the extra runs go to ``<run_dir>/seeds/``
-    and the first run's metrics.json and report.md get the spread across seeds."""
+    and the first run's metrics.json and report.md get the spread across seeds. ``allow_changes``: resume even
+    when settings that alter training differ from the run's recorded ones (the changes are recorded)."""
     recipe = load_recipe(recipe_path, overrides)
     if seeds < 1:
         raise RecipeError(f"--seeds must be at least 1 (got {seeds})")
     if seeds > 1 and resume:
         raise RecipeError("--seeds and --resume cannot be combined: resume each seed's run directory on its own")
-    first = RunFlow(recipe, resume=resume, output_dir=output_dir).run()
+    first = RunFlow(recipe, resume=resume, output_dir=output_dir, allow_changes=allow_changes,
+                    overrides=overrides).run()
     if seeds == 1:
         return first
     results = [first]
