@@ -131,3 +131,80 @@ def test_resume_refuses_changed_training_settings_unless_allowed(core_plugin, wr
     (record,) = [json.loads(line) for line in (run / "resumes.jsonl").read_text().splitlines()]
     assert record["changes"] == {"training.learning_rate": {"run": 0.0002, "now": 0.5}}
     assert "--allow-changes" in (run / "odin.log").read_text()
+
+
+# --- 4. the dataset cache: replaced atomically, locked per entry, killed builds cleaned up, checksummed ----
+
+EDGE_RECIPE = """\
+[data]
+tasks = ["hyperedge_count"]
+encodings = ["hypernetx.n_set"]
+cache_dir = "{cache}"
+split = {{ train = 1.0, validation = 0.0, test = 0.0 }}
+num_examples = {{ train = 5, validation = 0, test = 0 }}
+[[data.sources]]
+name = "hypernetx.edgelist"
+path = "g.txt"
+"""
+
+
+@pytest.fixture
+def edge_recipe(tmp_path):
+    (tmp_path / "g.txt").write_text("a b c\nc d\nd e f\n", encoding="utf-8")
+    path = tmp_path / "r.toml"
+    path.write_text(EDGE_RECIPE.format(cache=(tmp_path / "cache").as_posix()), encoding="utf-8")
+    return path
+
+
+def build(path, force=False) -> dict:
+    from odin_core import data
+
+    report: dict = {}
+    data.load_or_build(load_recipe(path, require_model=False), force=force, report_out=report)
+    return report
+
+
+@pytest.mark.timeout(120)
+def test_a_killed_rebuild_leaves_a_cache_the_next_build_repairs(edge_recipe):
+    entry = Path(build(edge_recipe)["cache_path"])
+    # what a build killed in the middle of a replace leaves: its temporary folders, and (before this fix)
+    # an entry under its final name with files already deleted
+    for leftover in (f".{entry.name}.k1ll3d", f".{entry.name}.old.x7"):
+        (entry.parent / leftover / "content").mkdir(parents=True)
+    arrow = next(entry.rglob("*.arrow"))
+    arrow.unlink()
+    again = build(edge_recipe)
+    assert again["cached"] is False and any("was rebuilt" in w and arrow.name in w for w in again["warnings"])
+    assert not list(entry.parent.glob(".*")) and arrow.is_file()
+    # a truncated Arrow file is noticed too, never silently reused
+    with open(arrow, "r+b") as fh:
+        fh.truncate(arrow.stat().st_size // 2)
+    assert build(edge_recipe)["cached"] is False and build(edge_recipe)["cached"] is True
+
+
+@pytest.mark.timeout(300)
+def test_two_forced_builds_of_one_recipe_at_once_both_succeed(edge_recipe):
+    env = {"PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "plugins"), os.environ.get("PYTHONPATH", "")])}
+    processes = [subprocess.Popen([sys.executable, "-m", "odin_core", "data", "build", str(edge_recipe), "--force"],
+                                  cwd=REPO, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True) for _ in range(2)]
+    outputs = [p.communicate(timeout=240) for p in processes]
+    assert [p.returncode for p in processes] == [0, 0], outputs
+    assert build(edge_recipe)["cached"] is True
+
+
+# --- 9. errors that name the key: folders that cannot be written ----------------------------------------
+
+
+@pytest.mark.timeout(60)
+def test_a_cache_dir_or_output_dir_that_is_a_file_names_the_key(core_plugin, write_recipe, edge_recipe, tmp_path):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file")
+    code, out = odin("data", "build", edge_recipe, "--set", f"data.cache_dir={json.dumps(str(blocker))}")
+    assert code == 2 and "data.cache_dir" in out and "not a folder" in out, out
+    code, out = odin("data", "build", edge_recipe, "--set", 'data.cache_dir="/proc/odin-cache"')
+    assert code == 2 and "data.cache_dir" in out and "unexpected" not in out, out
+    with pytest.raises(RecipeError, match="output_dir"):
+        started_run(write_recipe(), blocker)
+    with pytest.raises(RecipeError, match="output_dir"):
+        started_run(write_recipe(), "/proc/odin-runs")
