@@ -208,3 +208,38 @@ def test_a_cache_dir_or_output_dir_that_is_a_file_names_the_key(core_plugin, wri
         started_run(write_recipe(), blocker)
     with pytest.raises(RecipeError, match="output_dir"):
         started_run(write_recipe(), "/proc/odin-runs")
+
+
+# --- 5. non-finite numbers: refused in recipes, and a diverged run stops without saving -------------------
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("value", ["inf", "nan", "-inf"])
+def test_non_finite_numbers_in_a_recipe_are_refused(core_plugin, write_recipe, value):
+    code, out = odin("validate", write_recipe(), "--set", f"training.learning_rate={value}")
+    assert code == 2 and "training.learning_rate: expected a finite number" in out, out
+    path = write_recipe(f"[data]\n[[data.sources]]\nname = 'test.source'\nweights = [1.0, {value}]\n", name="d.toml")
+    with pytest.raises(RecipeError, match=r"data\.sources\.0\.weights\.1: expected a finite number"):
+        load_recipe(path, require_model=False)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+@pytest.mark.usefixtures("one_torch_thread")
+def test_a_diverged_run_stops_naming_the_step_and_saves_nothing(core_plugin, tmp_path):
+    from training_support import recipe_text, toy_datasets, train_run, write_recipe as write
+
+    recipe = write(tmp_path, recipe_text(max_steps=6, logging_steps=1, save_steps=2,
+                                         training_extra="max_grad_norm = 1e30").replace("3e-3", "1e30"))
+    with pytest.raises(RecipeError) as info:
+        train_run(recipe, tmp_path / "run", toy_datasets(train=32))
+    message = info.value.format()
+    assert "training diverged at step" in message and "training.learning_rate" in message, message
+    run = tmp_path / "run"
+    assert not (run / "adapter").exists()
+    saved = sorted((run / "checkpoints").glob("checkpoint-*")) if (run / "checkpoints").exists() else []
+    for checkpoint in saved:  # any checkpoint written before the divergence holds finite weights
+        from safetensors.torch import load_file
+
+        assert all(t.isfinite().all() for t in load_file(checkpoint / "adapter_model.safetensors").values())
+    assert "| loss nan |" in (run / "odin.log").read_text()  # shown as it is, not filtered to 0.0000

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from odin_core.device import parameter_count, peak_memory_mb, trainable_parameter_count, training_device
 from odin_core.engine.checkpoints import checkpoint_step, last_checkpoint, prune_metrics
-from odin_core.engine.progress import fmt_duration, progress_callback
+from odin_core.engine.progress import check_finite_model, fmt_duration, guard_callback, progress_callback
 from odin_core.engine.tokenize import tokenize_split
 from odin_core.engine.trainers import training_arguments, transformers_trainer, unsloth_trainer
 from odin_core.errors import ModelError, RecipeError
@@ -76,6 +76,7 @@ def _setup_trainer(recipe, loaded, train_set, eval_set, run_dir, events, device,
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)
     trainer.add_callback(progress_callback(run_dir, events, device))
+    trainer.add_callback(guard_callback(recipe))
     for callback in callbacks:
         trainer.add_callback(callback)
     return trainer
@@ -161,6 +162,7 @@ def train(recipe, loaded, datasets, run_dir, events, resume: bool = False, callb
     trainer.train(resume_from_checkpoint=str(resumed.checkpoint) if resumed.checkpoint else None)
     seconds = time.perf_counter() - started
 
+    check_finite_model(recipe, getattr(trainer.model, "module", trainer.model), trainer.state.global_step)
     model, target = _save_model(trainer, loaded, run_dir)
     loaded.model = model
     summary = _summary(recipe, trainer, model, target, run_dir, device, seconds, resumed, train_set, dropped)
