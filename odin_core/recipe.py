@@ -9,8 +9,11 @@ the file, the dotted key and what was expected.
 
 from __future__ import annotations
 
+import ast
 import copy
 import difflib
+import functools
+import importlib.util
 import math
 import re
 import tomllib
@@ -47,6 +50,8 @@ def read_toml(path: Path) -> dict:
         raise RecipeError("is not UTF-8 text; expected a TOML recipe", file=path, line=line) from None
     try:
         return tomllib.loads(text)
+    except RecursionError:
+        raise RecipeError("nests tables or arrays too deeply to read; expected a recipe", file=path) from None
     except tomllib.TOMLDecodeError as exc:
         msg = str(exc)
         m = _TOML_POS.search(msg)
@@ -85,14 +90,24 @@ def load_raw(path: Path, _chain=()) -> dict:
     return deep_merge(load_raw(parent_path, (*_chain, resolved)), data)
 
 
+#: parts of a dotted ``--set`` key, at most (recipes nest a few levels)
+MAX_KEY_DEPTH = 16
+
+
 def parse_override(text: str) -> tuple[list[str], Any]:
     """``'training.learning_rate=1e-4'`` -> (['training', 'learning_rate'], 1e-4); values are TOML."""
     key, sep, value = text.partition("=")
     key = key.strip()
+    shown = text if len(text) <= 80 else text[:77] + "..."
     if not sep or not key or any(not part for part in key.split(".")):
-        raise RecipeError(f"--set {text!r}: expected KEY=VALUE with a dotted key, e.g. training.learning_rate=1e-4")
+        raise RecipeError(f"--set {shown!r}: expected KEY=VALUE with a dotted key, e.g. training.learning_rate=1e-4")
+    if key.count(".") >= MAX_KEY_DEPTH:
+        raise RecipeError(f"--set {shown!r}: the key has {key.count('.') + 1} parts; a recipe key has at most "
+                          f"{MAX_KEY_DEPTH}")
     try:
         parsed = tomllib.loads(f"v = {value.strip()}")["v"]
+    except RecursionError:
+        raise RecipeError(f"--set {shown!r}: the value nests too deeply") from None
     except tomllib.TOMLDecodeError:
         parsed = value.strip()  # bare words are strings: --set model.name=my/model
     return key.split("."), parsed
@@ -155,10 +170,15 @@ def _expected(err) -> str:
     return f"{err['msg'][0].lower()}{err['msg'][1:]} (got {err.get('input')!r})"
 
 
+#: problems listed in one recipe error, at most
+MAX_LISTED_ERRORS = 20
+
+
 def validation_error(exc: ValidationError, model_cls, file, prefix=()) -> RecipeError:
     """One RecipeError listing every problem of a pydantic ValidationError, keys dotted from ``prefix``."""
     lines = []
-    for err in exc.errors():
+    errors = exc.errors()
+    for err in errors[:MAX_LISTED_ERRORS]:
         loc = tuple(prefix) + tuple(err["loc"])
         key = _dotted(loc)
         if err["type"] == "extra_forbidden":
@@ -168,6 +188,8 @@ def validation_error(exc: ValidationError, model_cls, file, prefix=()) -> Recipe
             lines.append(f"{key}: unknown key{hint} Expected one of: {', '.join(known)}")
         else:
             lines.append(f"{key}: {_expected(err)}")
+    if len(errors) > MAX_LISTED_ERRORS:
+        lines.append(f"... and {len(errors) - MAX_LISTED_ERRORS} more problems")
     message = lines[0] if len(lines) == 1 else "invalid recipe:\n  " + "\n  ".join(lines)
     return RecipeError(message, file=file)
 
@@ -212,6 +234,42 @@ def expand_tasks(names, tasks: dict[str, Component] | None = None) -> list[str]:
     wanted = {canonical_name("task", n) for n in names}
     return [task_name for task_name, component in tasks.items()
             if "all" in wanted or task_name in wanted or task_family(component) in wanted]
+
+
+@functools.lru_cache(maxsize=None)
+def transformers_choices(module: str, enum: str) -> tuple[str, ...] | None:
+    """The string values of an enum class of an installed transformers module, read from its source
+    (importing it would import torch); None when transformers or the class is not found."""
+    try:
+        spec = importlib.util.find_spec("transformers")
+        source = (Path(spec.origin).parent / f"{module}.py").read_text(encoding="utf-8")
+    except (ImportError, AttributeError, TypeError, ValueError, OSError):
+        return None
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.ClassDef) and node.name == enum:
+            values = [n.value.value for n in node.body if isinstance(n, ast.Assign)
+                      and isinstance(n.value, ast.Constant) and isinstance(n.value.value, str)]
+            return tuple(values) or None
+    return None
+
+
+#: training keys whose values transformers accepts from a fixed list: (module, enum class, extra values)
+TRANSFORMERS_CHOICES = {"optim": ("training_args", "OptimizerNames", ("auto",)),
+                        "lr_scheduler": ("trainer_utils", "SchedulerType", ())}
+
+
+def _check_training(recipe: Recipe, file) -> None:
+    """``training.optim`` and ``training.lr_scheduler`` are names transformers knows (checked before any build)."""
+    for key, (module, enum, extra) in TRANSFORMERS_CHOICES.items():
+        choices = transformers_choices(module, enum)
+        value = getattr(recipe.training, key)
+        if choices is None or value in choices or value in extra:
+            continue
+        allowed = [*extra, *choices]
+        close = difflib.get_close_matches(value, allowed, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise RecipeError(f"unknown value {value!r}{hint} Expected one of: {', '.join(allowed)}", file=file,
+                          key=f"training.{key}")
 
 
 def _check_data(recipe: Recipe, file) -> None:
@@ -296,6 +354,7 @@ def validate(data: dict, file=None, *, require_model: bool = True, check_compone
                 check(section, recipe)
     _check_data(recipe, file)
     if recipe.model is not None:
+        _check_training(recipe, file)
         check_evaluator_columns(recipe)
     return recipe
 

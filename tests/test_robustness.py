@@ -243,3 +243,41 @@ def test_a_diverged_run_stops_naming_the_step_and_saves_nothing(core_plugin, tmp
 
         assert all(t.isfinite().all() for t in load_file(checkpoint / "adapter_model.safetensors").values())
     assert "| loss nan |" in (run / "odin.log").read_text()  # shown as it is, not filtered to 0.0000
+
+
+# --- 9. errors that name the key or file, at validate time where possible ----------------------------------
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("key,typo,suggestion", [("optim", "adamw_torhc", "adamw_torch"),
+                                                 ("lr_scheduler", "cosin", "cosine")])
+def test_optimizer_and_scheduler_typos_fail_validation(core_plugin, write_recipe, key, typo, suggestion):
+    code, out = odin("validate", write_recipe(), "--set", f"training.{key}={typo}")
+    assert code == 2 and f"training.{key}: unknown value {typo!r}; did you mean {suggestion!r}?" in out, out
+    assert odin("validate", write_recipe(), "--set", f"training.{key}={suggestion}")[0] == 0
+
+
+@pytest.mark.timeout(60)
+def test_deep_keys_and_files_are_one_message(core_plugin, write_recipe, tmp_path):
+    code, out = odin("validate", write_recipe(), "--set", "a" + ".a" * 60000 + "=1")
+    assert code == 2 and "at most 16" in out and len(out) < 400, out[:400]
+    deep = write_recipe("x = " + "[" * 200000 + "]" * 200000 + "\n", name="deep.toml")
+    code, out = odin("validate", deep)
+    assert code == 2 and "deep.toml" in out and "too deeply" in out, out[:400]
+    from odin_hypernetx.sources import read_hif
+
+    hif = tmp_path / "deep.json"
+    hif.write_text('{"incidences": ' + "[" * 200000 + "]" * 200000 + "}")
+    with pytest.raises(DataError, match="too deeply") as info:
+        read_hif(hif)
+    assert info.value.file == str(hif)
+
+
+@pytest.mark.timeout(120)
+def test_a_recipe_with_thousands_of_unknown_tables_gives_a_short_message(core_plugin, write_recipe):
+    from conftest import MINIMAL_RECIPE
+
+    path = write_recipe(MINIMAL_RECIPE + "".join(f"\n[junk{i}]\nx = 1\n" for i in range(20000)))
+    code, out = odin("validate", path)
+    assert code == 2 and "junk0: unknown key" in out and "... and 19980 more problems" in out, out[-300:]
+    assert len(out.splitlines()) <= 25

@@ -236,6 +236,8 @@ def read_hif(path, vertex_names: VertexNames = "ids", min_edge_size: int = 1, de
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise DataError(f"malformed JSON: {exc.msg} (column {exc.colno})", file=path, line=exc.lineno) from None
+    except RecursionError:
+        raise DataError("nests arrays or objects too deeply to read; expected a HIF object", file=path) from None
     if not isinstance(data, dict):
         raise DataError("expected a HIF object with an 'incidences' list at the top level", file=path, line=1)
     if data.get("network-type", "undirected") not in ("undirected", "asc"):
