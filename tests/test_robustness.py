@@ -281,3 +281,95 @@ def test_a_recipe_with_thousands_of_unknown_tables_gives_a_short_message(core_pl
     code, out = odin("validate", path)
     assert code == 2 and "junk0: unknown key" in out and "... and 19980 more problems" in out, out[-300:]
     assert len(out.splitlines()) <= 25
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+@pytest.mark.usefixtures("one_torch_thread")
+def test_a_truncated_checkpoint_is_named_and_the_previous_one_used(core_plugin, tmp_path, capsys):
+    from training_support import recipe_text, toy_datasets, train_run, write_recipe as write
+
+    recipe = write(tmp_path, recipe_text(max_steps=6, logging_steps=1, save_steps=2))
+    run = tmp_path / "run"
+    train_run(recipe, run, toy_datasets(train=32))
+    damaged = run / "checkpoints" / "checkpoint-6" / "optimizer.pt"
+    with open(damaged, "r+b") as fh:
+        fh.truncate(damaged.stat().st_size // 2)
+    summary, _, _ = train_run(recipe, run, toy_datasets(train=32), resume=True)
+    assert summary["resumed_from_step"] == 4 and summary["steps"] == 6
+    assert f"{damaged} is truncated or altered" in capsys.readouterr().err
+    assert f"{damaged} is truncated or altered" in (run / "odin.log").read_text()
+
+
+# --- 10. interrupts --------------------------------------------------------------------------------------
+
+SUPPORT = REPO / "tests" / "training_support.py"
+
+
+def support_env() -> dict:
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "plugins"),
+                                                         os.environ.get("PYTHONPATH", "")])}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(400)
+def test_a_run_killed_before_its_first_checkpoint_resumes_without_duplicate_steps(tmp_path):
+    from training_support import recipe_text, write_recipe as write
+
+    recipe = write(tmp_path, recipe_text(max_steps=4, logging_steps=1, save_steps=10))
+    run = tmp_path / "run"
+    process = subprocess.Popen([sys.executable, str(SUPPORT), str(recipe), str(run), "--pause-at-step", "3"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=REPO, env=support_env())
+    deadline = time.time() + 300
+    while not (run / "paused").exists():
+        assert process.poll() is None, process.stderr.read()[-3000:]
+        assert time.time() < deadline
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert [r["step"] for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())] == [1, 2]
+    done = subprocess.run([sys.executable, str(SUPPORT), str(recipe), str(run), "--resume"], capture_output=True,
+                          text=True, timeout=300, cwd=REPO, env=support_env())
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert [r["step"] for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())] == [1, 2, 3, 4]
+
+
+QUICK = ["--set", "training.engine=transformers", "--set", "training.max_steps=60", "--set", "training.save_steps=4",
+         "--set", "training.logging_steps=1", "--set", "data.num_examples.train=96",
+         "--set", "data.num_examples.validation=8", "--set", "data.num_examples.test=17",
+         "--set", "data.sources.0.count=60", "--set", "generation.evaluate_base=false",
+         "--set", "generation.max_examples=17", "--set", "model.hidden_size=64", "--set", "model.vocab_size=400",
+         "--set", "training.batch_size=4"]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(500)
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_run_saves_a_checkpoint_and_prints_the_resume_command(tmp_path, sig):
+    import shlex
+
+    process = subprocess.Popen([sys.executable, "-m", "odin_core", "run", "recipes/quickstart.toml", *QUICK,
+                                "--output-dir", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, cwd=REPO, env=support_env())
+    deadline = time.time() + 300
+    while not list(tmp_path.glob("*/checkpoints/checkpoint-4/trainer_state.json")):
+        assert process.poll() is None, process.stderr.read()[-3000:]
+        assert time.time() < deadline
+        time.sleep(0.1)
+    process.send_signal(sig)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err[-3000:]
+    (run,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    line = next(line for line in err.splitlines() if "continue with: " in line)
+    command = shlex.split(line.split("continue with: ", 1)[1])
+    assert command[:3] == ["odin", "run", "recipes/quickstart.toml"] and command[-2:] == ["--resume", str(run)]
+    step = int(line.split("checkpoint saved at step ")[1].split(";")[0])
+    assert step > 4 and (run / "checkpoints" / f"checkpoint-{step}" / "trainer_state.json").is_file()
+    assert (run / "odin.log").read_text().splitlines()[-1].endswith("run interrupted")
+    assert not (run / "adapter").exists()
+    if sig == signal.SIGTERM:  # the printed command, run as printed, continues the run to the end
+        done = subprocess.run([sys.executable, "-m", "odin_core", *command[1:]], capture_output=True, text=True,
+                              cwd=REPO, env=support_env(), timeout=400)
+        assert done.returncode == 0, done.stderr[-3000:]
+        steps = [r["step"] for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if "loss" in r]
+        assert steps == list(range(1, 61))

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from odin_core.device import peak_memory_mb
+from odin_core.engine.checkpoints import write_manifest
 
 
 def fmt_duration(seconds: float) -> str:
@@ -87,6 +88,7 @@ def progress_callback(run_dir, events, device: str):
             events.metrics(state.global_step, record)
 
         def on_save(self, args, state, control, **kwargs):
+            write_manifest(Path(args.output_dir) / f"checkpoint-{state.global_step}")
             events.checkpoint(state.global_step, str(Path(args.output_dir) / f"checkpoint-{state.global_step}"))
 
         def on_train_end(self, args, state, control, **kwargs):

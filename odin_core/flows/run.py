@@ -12,7 +12,12 @@ seeds to the first run's report.
 
 from __future__ import annotations
 
+import shlex
+import signal
+import sys
+import threading
 import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -154,7 +159,19 @@ class RunFlow:
 
     # --- the flow ------------------------------------------------------------
 
+    def resume_command(self) -> str:
+        """The exact command line that continues this run."""
+        recipe = str(self.recipe.path) if self.recipe.path is not None else "RECIPE"
+        parts = ["odin", "run", recipe, *(f"--set={o}" for o in self.overrides), "--resume", str(self.run_dir.path)]
+        if self.allow_changes:
+            parts.append("--allow-changes")
+        return shlex.join(parts)
+
     def run(self) -> RunResult:
+        with _sigterm_interrupts():
+            return self._run()
+
+    def _run(self) -> RunResult:
         self.setup_strategy()  # a recipe this machine cannot run fails before any run directory exists
         self.setup_run_dir()
         self.metrics = {"recipe": self.recipe.name, "run_dir": str(self.run_dir.path),
@@ -173,9 +190,12 @@ class RunFlow:
             self.write_outputs()
             status, summary = "completed", self.metrics["training"]
             return RunResult(self.run_dir.path, self.metrics)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             status = "interrupted"
-            self.run_dir.log("interrupted; continue with: odin run RECIPE --resume " + str(self.run_dir.path))
+            saved = f"checkpoint saved at step {exc.step}; " if getattr(exc, "step", None) is not None else ""
+            message = f"interrupted; {saved}continue with: {self.resume_command()}"
+            print(message, file=sys.stderr, flush=True)
+            self.run_dir.log(message)
             raise
         except OdinError as exc:
             self.run_dir.log(f"error: {exc.format()}")
@@ -186,6 +206,23 @@ class RunFlow:
         finally:
             self.run_dir.log(f"run {status}")
             self.events.end(status, summary)
+
+
+@contextmanager
+def _sigterm_interrupts():
+    """SIGTERM interrupts a run as Ctrl-C does (logged, resume command shown) instead of ending it silently."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _seed_summary(results: list[RunResult]) -> dict:
