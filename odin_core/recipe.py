@@ -16,6 +16,7 @@ import functools
 import importlib.util
 import math
 import re
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -71,14 +72,18 @@ def deep_merge(base: dict, override: dict) -> dict:
     return merged
 
 
-def load_raw(path: Path, _chain=()) -> dict:
-    """Read a recipe and the recipes it ``extends`` (paths relative to each file), merged."""
+def load_raw(path: Path, _chain=(), files: list | None = None) -> dict:
+    """Read a recipe and the recipes it ``extends`` (paths relative to each file), merged.
+
+    ``files`` (a list) receives (path, data as written) of each file of the chain, the given one first."""
     path = Path(path)
     resolved = path.resolve()
     if resolved in _chain:
         cycle = " -> ".join(str(p) for p in (*_chain, resolved))
         raise RecipeError(f"'extends' forms a cycle: {cycle}", file=path, key="extends")
     data = read_toml(path)
+    if files is not None:
+        files.append((path, data))
     parent = data.pop("extends", None)
     if parent is None:
         return data
@@ -87,7 +92,7 @@ def load_raw(path: Path, _chain=()) -> dict:
     parent_path = path.parent / parent
     if not parent_path.exists():
         raise RecipeError(f"extends {str(parent_path)!r}, which does not exist", file=path, key="extends")
-    return deep_merge(load_raw(parent_path, (*_chain, resolved)), data)
+    return deep_merge(load_raw(parent_path, (*_chain, resolved), files), data)
 
 
 #: parts of a dotted ``--set`` key, at most (recipes nest a few levels)
@@ -359,11 +364,37 @@ def validate(data: dict, file=None, *, require_model: bool = True, check_compone
     return recipe
 
 
+def _remote_code_warnings(chain, overrides, data) -> list[str]:
+    """A loud warning when the model may run code from its folder (``model.trust_remote_code = true``), naming
+    the file (or ``--set``) that set it; a RecipeError when only a recipe reached through ``extends`` sets it."""
+    model = data.get("model") if isinstance(data, dict) else None
+    if not isinstance(model, dict) or model.get("trust_remote_code") is not True:
+        return []
+    by_set = any(parse_override(o)[0] == ["model", "trust_remote_code"] for o in overrides or ())
+    setters = [p for p, raw in chain if isinstance(raw.get("model"), dict) and "trust_remote_code" in raw["model"]]
+    top = chain[0][0]
+    if not by_set and setters and setters[0] != top:
+        raise RecipeError(f"trust_remote_code = true is set in a recipe reached through 'extends' and would run "
+                          f"Python code shipped with the model; set it in {top} too to allow that",
+                          file=setters[0], key="model.trust_remote_code")
+    where = "--set model.trust_remote_code=true" if by_set else str(setters[0] if setters else top)
+    return [f"warning: {where}: model.trust_remote_code = true: loading {model.get('name')!r} runs Python code "
+            "from the model's folder or repository with your permissions; use it only with a model you trust"]
+
+
 def load_recipe(path, overrides=None, *, require_model: bool = True) -> Recipe:
-    """Read, merge, override and validate a recipe file (``require_model=False``: data-only recipes too)."""
+    """Read, merge, override and validate a recipe file (``require_model=False``: data-only recipes too).
+
+    Warnings (``recipe.warnings``, also printed to stderr): a recipe that lets the model run its own code."""
     path = Path(path)
-    data = apply_overrides(load_raw(path), overrides)
-    return validate(data, file=path, require_model=require_model)
+    chain: list = []
+    data = apply_overrides(load_raw(path, files=chain), overrides)
+    warnings = _remote_code_warnings(chain, overrides, data)
+    recipe = validate(data, file=path, require_model=require_model)
+    for warning in warnings:
+        print(warning, file=sys.stderr)
+    recipe.warnings.extend(warnings)
+    return recipe
 
 
 def json_schema() -> dict:

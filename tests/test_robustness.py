@@ -373,3 +373,37 @@ def test_an_interrupted_run_saves_a_checkpoint_and_prints_the_resume_command(tmp
         assert done.returncode == 0, done.stderr[-3000:]
         steps = [r["step"] for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if "loss" in r]
         assert steps == list(range(1, 61))
+
+
+# --- 8. trust_remote_code: loud, and never inherited silently ---------------------------------------------
+
+REMOTE_PARENT = """\
+name = "remote"
+[model]
+loader = "models.llama"
+name = "someone/llama-with-code"
+trust_remote_code = true
+[data]
+encodings = ["test.encoder"]
+tasks = ["test.edge_count"]
+[[data.sources]]
+name = "test.source"
+"""
+
+
+@pytest.mark.timeout(120)
+def test_trust_remote_code_is_loud_and_refused_through_extends(core_plugin, write_recipe):
+    parent = write_recipe(REMOTE_PARENT, name="parent.toml")
+    child = write_recipe('extends = "parent.toml"\nname = "child"\n', name="child.toml")
+    code, out = odin("validate", child)
+    assert code == 2 and "parent.toml: model.trust_remote_code" in out and "child.toml too" in out, out
+    code, out = odin("validate", parent)
+    assert code == 0 and f"warning: {parent}: model.trust_remote_code = true" in out, out
+    top = write_recipe('extends = "parent.toml"\nname = "child"\n[model]\ntrust_remote_code = true\n', name="top.toml")
+    recipe = load_recipe(top)
+    assert recipe.warnings and str(top) in recipe.warnings[0] and "runs Python code" in recipe.warnings[0]
+    overridden = load_recipe(child, ["model.trust_remote_code=false"])
+    assert overridden.warnings == []
+    recipe = load_recipe(write_recipe(REMOTE_PARENT.replace("trust_remote_code = true", ""), name="plain.toml"),
+                         ["model.trust_remote_code=true"])
+    assert "--set model.trust_remote_code=true" in recipe.warnings[0]

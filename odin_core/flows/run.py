@@ -83,6 +83,8 @@ class RunFlow:
         else:
             self.run_dir = RunDir.create(recipe, self.output_dir)
         self.run_dir.write_start_files()
+        for warning in recipe.warnings:
+            self.run_dir.log(warning)
         self.events = RunEvents(self.run_dir)
 
     def setup_strategy(self) -> None:
