@@ -407,3 +407,40 @@ def test_trust_remote_code_is_loud_and_refused_through_extends(core_plugin, writ
     recipe = load_recipe(write_recipe(REMOTE_PARENT.replace("trust_remote_code = true", ""), name="plain.toml"),
                          ["model.trust_remote_code=true"])
     assert "--set model.trust_remote_code=true" in recipe.warnings[0]
+
+
+# --- 7. HIF ids that could be one vertex or two; CSV header lines -------------------------------------------
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("ids, words", [
+    ('1, "1"', 'node id "1" and node id 1'),
+    ("1, true", "'node' must be a string or an integer (got true)"),
+])
+def test_hif_ambiguous_node_ids_are_refused(tmp_path, ids, words):
+    from odin_hypernetx.sources import read_hif
+
+    first, second = (part.strip() for part in ids.split(","))
+    path = tmp_path / "g.hif.json"
+    path.write_text('{"incidences": [\n {"edge": "e0", "node": %s},\n {"edge": "e0", "node": %s},\n'
+                    ' {"edge": "e0", "node": 2}\n]}\n' % (first, second))
+    with pytest.raises(DataError) as info:
+        read_hif(path)
+    assert words in info.value.message and info.value.file == str(path) and info.value.line == 3, info.value.format()
+
+
+@pytest.mark.timeout(60)
+def test_edge_list_header_lines_are_detected_or_declared(tmp_path):
+    from odin_hypernetx.sources import read_edge_list
+
+    path = tmp_path / "edges.csv"
+    path.write_text("edge,node\na,b\nb,c\n")
+    graph = read_edge_list(path, vertex_names="data")
+    assert graph.edges == ((0, 1), (1, 2)) and "edge" not in graph.names and graph.params["header_line"] == 1
+    numbered = tmp_path / "numbered.csv"
+    numbered.write_text("first,second,third\n1,2,3\n3,4\n")
+    assert read_edge_list(numbered).num_edges == 2
+    assert read_edge_list(numbered, header=False).num_edges == 3  # declared: no header
+    plain = tmp_path / "plain.csv"
+    plain.write_text("alice,bob\nbob,carol\n")
+    assert read_edge_list(plain).num_edges == 2 and read_edge_list(plain, header=True).num_edges == 1
