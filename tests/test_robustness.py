@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -444,3 +445,42 @@ def test_edge_list_header_lines_are_detected_or_declared(tmp_path):
     plain = tmp_path / "plain.csv"
     plain.write_text("alice,bob\nbob,carol\n")
     assert read_edge_list(plain).num_edges == 2 and read_edge_list(plain, header=True).num_edges == 1
+
+
+# --- 6. plugin name clashes, from installed packages, in either discovery order ------------------------------
+
+
+def fake_distribution(site: Path, name: str, entry_point: str, body: str) -> Path:
+    """An installed distribution (dist-info with an ``odin`` entry point) in its own site folder."""
+    (site / name).mkdir(parents=True)
+    (site / name / "__init__.py").write_text("import odin_core\n\n" + body)
+    info = site / f"{name}-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[odin]\n{entry_point} = {name}\n")
+    return site
+
+
+@pytest.mark.timeout(120)
+def test_an_installed_plugin_taking_a_builtin_component_name_is_an_error_in_any_order(tmp_path):
+    shadow = fake_distribution(tmp_path / "a", "shadow", "shadow", textwrap.dedent("""\
+        @odin_core.hookimpl
+        def register_encoders(register):
+            register("hypernetx.n_set", lambda options: None)
+        """))
+    other = fake_distribution(tmp_path / "b", "other", "other", "")
+    for order in ([shadow, other], [other, shadow]):
+        path = os.pathsep.join([*map(str, order), str(REPO), str(REPO / "plugins")])
+        done = run_odin("validate", "recipes/quickstart.toml", env_extra={"PYTHONPATH": path})
+        assert done.returncode == 2, done.stderr
+        assert "encoder 'hypernetx.n_set' is registered by both plugin" in done.stderr
+        assert "'shadow'" in done.stderr and "'hypernetx'" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.timeout(60)
+def test_registering_a_taken_plugin_name_from_python_is_an_error():
+    import odin_core
+    from odin_core.errors import OdinError
+
+    with pytest.raises(OdinError, match="a plugin named 'hypernetx' is already registered"):
+        odin_core.register_plugin(object(), name="hypernetx")
