@@ -302,6 +302,34 @@ def test_a_truncated_checkpoint_is_named_and_the_previous_one_used(core_plugin, 
     assert f"{damaged} is truncated or altered" in (run / "odin.log").read_text()
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+@pytest.mark.usefixtures("one_torch_thread")
+def test_a_full_disk_while_checkpointing_is_one_message_and_keeps_the_previous_checkpoint(core_plugin, tmp_path,
+                                                                                         monkeypatch):
+    import torch
+
+    from odin_core.engine import last_checkpoint
+    from odin_core.errors import OdinError
+    from training_support import recipe_text, toy_datasets, train_run, write_recipe as write
+
+    real_save = torch.save
+
+    def save(obj, path, *args, **kwargs):
+        if "checkpoint-4" in str(path) and str(path).endswith("optimizer.pt"):
+            raise RuntimeError("[enforce fail at inline_container.cc:626] . unexpected pos 1024 vs 0: "
+                               "PytorchStreamWriter failed writing file data/0: file write failed")
+        return real_save(obj, path, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", save)
+    recipe = write(tmp_path, recipe_text(max_steps=6, logging_steps=1, save_steps=2))
+    with pytest.raises(OdinError) as info:
+        train_run(recipe, tmp_path / "run", toy_datasets(train=32))
+    message = info.value.format()
+    assert "the disk is full" in message and "checkpoint-2 is kept" in message, message
+    assert last_checkpoint(tmp_path / "run" / "checkpoints").name == "checkpoint-2"
+
+
 # --- 10. interrupts --------------------------------------------------------------------------------------
 
 SUPPORT = REPO / "tests" / "training_support.py"
