@@ -512,3 +512,15 @@ def test_registering_a_taken_plugin_name_from_python_is_an_error():
 
     with pytest.raises(OdinError, match="a plugin named 'hypernetx' is already registered"):
         odin_core.register_plugin(object(), name="hypernetx")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_a_max_seq_length_no_example_fits_is_named_before_any_evaluation(tmp_path):
+    done = run_odin("run", "recipes/quickstart.toml", *QUICK, "--set", "model.max_seq_length=8",
+                    "--set", "generation.evaluate_base=true", "--output-dir", str(tmp_path),
+                    env_extra={"PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "plugins")])})
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "model.max_seq_length: no training example fits in 8 tokens" in done.stderr
+    (run,) = tmp_path.iterdir()
+    assert not (run / "base_metrics.json").exists()  # failed before the base evaluation

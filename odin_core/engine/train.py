@@ -68,6 +68,24 @@ def _setup_data(recipe, loaded, datasets, run_dir):
     return train_set, eval_set, dropped
 
 
+def check_examples_fit(recipe, loaded, datasets, sample: int = 256) -> None:
+    """Before any evaluation: a RecipeError naming ``model.max_seq_length`` when none of (up to) ``sample``
+    training examples, spread over the split, keeps a completion token within it."""
+    train_split = datasets["train"]
+    if len(train_split) == 0:
+        raise RecipeError("the train split is empty; expected training examples", file=recipe.path,
+                          key="data.num_examples.train")
+    step = max(1, len(train_split) // sample)
+    picked = train_split.select(range(0, len(train_split), step)[:sample])
+    length = recipe.model.max_seq_length
+    kept, _ = tokenize_split(picked, loaded, max_length=length, completion_only_loss=recipe.training.completion_only_loss,
+                             desc="checking lengths")
+    if len(kept) == 0:
+        raise RecipeError(f"no training example fits in {length} tokens (none of {len(picked)} checked keeps any "
+                          "of its completion); raise model.max_seq_length or shorten the prompts "
+                          "(data.max_prompt_tokens)", file=recipe.path, key="model.max_seq_length")
+
+
 def _setup_trainer(recipe, loaded, train_set, eval_set, run_dir, events, device, callbacks):
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 

@@ -118,6 +118,7 @@ class RunFlow:
         self.loaded = loader.load(recipe.model, LoadSettings.for_strategy(self.strategy), self.run_dir, train_texts)
         self.run_dir.write_start_files()  # environment.json now knows the device
         self.run_dir.log(f"model loaded with {self.loaded.engine} on {self.device}")
+        engine.check_examples_fit(self.recipe, self.loaded, self.datasets)  # before any evaluation
 
     def _before_training(self, key: str, file: str, evaluate_stage) -> None:
         """An evaluation of the untrained model, kept in ``file`` so that a resumed run still reports it."""
