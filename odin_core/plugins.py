@@ -31,7 +31,7 @@ from typing import Any, Callable
 import pluggy
 
 from odin_core import hookspecs
-from odin_core.errors import RecipeError
+from odin_core.errors import OdinError, RecipeError
 
 ENTRY_POINT_GROUP = "odin"
 #: the distribution that ships the built-in plugins
@@ -247,8 +247,15 @@ def invalidate() -> None:
 
 
 def register_plugin(plugin, name=None) -> None:
-    """Register a plugin object or module (with ``@hookimpl`` functions) from Python."""
+    """Register a plugin object or module (with ``@hookimpl`` functions) from Python; a name already taken
+    (by an installed plugin, or an earlier call) is an OdinError naming its owner, never silently ignored."""
     load_plugins()
+    if name is not None and pm.get_plugin(name) is not None:
+        owner = _dists.get(name, ("Python code", ""))[0]
+        raise OdinError(f"a plugin named {name!r} is already registered (by {owner}); choose another name, or "
+                        "unregister_plugin(name=...) first")
+    if pm.is_registered(plugin):
+        raise OdinError(f"plugin {plugin!r} is already registered")
     pm.register(plugin, name=name)
     invalidate()
 

@@ -9,9 +9,14 @@ the file, the dotted key and what was expected.
 
 from __future__ import annotations
 
+import ast
 import copy
 import difflib
+import functools
+import importlib.util
+import math
 import re
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -46,6 +51,8 @@ def read_toml(path: Path) -> dict:
         raise RecipeError("is not UTF-8 text; expected a TOML recipe", file=path, line=line) from None
     try:
         return tomllib.loads(text)
+    except RecursionError:
+        raise RecipeError("nests tables or arrays too deeply to read; expected a recipe", file=path) from None
     except tomllib.TOMLDecodeError as exc:
         msg = str(exc)
         m = _TOML_POS.search(msg)
@@ -65,14 +72,18 @@ def deep_merge(base: dict, override: dict) -> dict:
     return merged
 
 
-def load_raw(path: Path, _chain=()) -> dict:
-    """Read a recipe and the recipes it ``extends`` (paths relative to each file), merged."""
+def load_raw(path: Path, _chain=(), files: list | None = None) -> dict:
+    """Read a recipe and the recipes it ``extends`` (paths relative to each file), merged.
+
+    ``files`` (a list) receives (path, data as written) of each file of the chain, the given one first."""
     path = Path(path)
     resolved = path.resolve()
     if resolved in _chain:
         cycle = " -> ".join(str(p) for p in (*_chain, resolved))
         raise RecipeError(f"'extends' forms a cycle: {cycle}", file=path, key="extends")
     data = read_toml(path)
+    if files is not None:
+        files.append((path, data))
     parent = data.pop("extends", None)
     if parent is None:
         return data
@@ -81,17 +92,27 @@ def load_raw(path: Path, _chain=()) -> dict:
     parent_path = path.parent / parent
     if not parent_path.exists():
         raise RecipeError(f"extends {str(parent_path)!r}, which does not exist", file=path, key="extends")
-    return deep_merge(load_raw(parent_path, (*_chain, resolved)), data)
+    return deep_merge(load_raw(parent_path, (*_chain, resolved), files), data)
+
+
+#: parts of a dotted ``--set`` key, at most (recipes nest a few levels)
+MAX_KEY_DEPTH = 16
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
     """``'training.learning_rate=1e-4'`` -> (['training', 'learning_rate'], 1e-4); values are TOML."""
     key, sep, value = text.partition("=")
     key = key.strip()
+    shown = text if len(text) <= 80 else text[:77] + "..."
     if not sep or not key or any(not part for part in key.split(".")):
-        raise RecipeError(f"--set {text!r}: expected KEY=VALUE with a dotted key, e.g. training.learning_rate=1e-4")
+        raise RecipeError(f"--set {shown!r}: expected KEY=VALUE with a dotted key, e.g. training.learning_rate=1e-4")
+    if key.count(".") >= MAX_KEY_DEPTH:
+        raise RecipeError(f"--set {shown!r}: the key has {key.count('.') + 1} parts; a recipe key has at most "
+                          f"{MAX_KEY_DEPTH}")
     try:
         parsed = tomllib.loads(f"v = {value.strip()}")["v"]
+    except RecursionError:
+        raise RecipeError(f"--set {shown!r}: the value nests too deeply") from None
     except tomllib.TOMLDecodeError:
         parsed = value.strip()  # bare words are strings: --set model.name=my/model
     return key.split("."), parsed
@@ -154,10 +175,15 @@ def _expected(err) -> str:
     return f"{err['msg'][0].lower()}{err['msg'][1:]} (got {err.get('input')!r})"
 
 
+#: problems listed in one recipe error, at most
+MAX_LISTED_ERRORS = 20
+
+
 def validation_error(exc: ValidationError, model_cls, file, prefix=()) -> RecipeError:
     """One RecipeError listing every problem of a pydantic ValidationError, keys dotted from ``prefix``."""
     lines = []
-    for err in exc.errors():
+    errors = exc.errors()
+    for err in errors[:MAX_LISTED_ERRORS]:
         loc = tuple(prefix) + tuple(err["loc"])
         key = _dotted(loc)
         if err["type"] == "extra_forbidden":
@@ -167,6 +193,8 @@ def validation_error(exc: ValidationError, model_cls, file, prefix=()) -> Recipe
             lines.append(f"{key}: unknown key{hint} Expected one of: {', '.join(known)}")
         else:
             lines.append(f"{key}: {_expected(err)}")
+    if len(errors) > MAX_LISTED_ERRORS:
+        lines.append(f"... and {len(errors) - MAX_LISTED_ERRORS} more problems")
     message = lines[0] if len(lines) == 1 else "invalid recipe:\n  " + "\n  ".join(lines)
     return RecipeError(message, file=file)
 
@@ -213,6 +241,42 @@ def expand_tasks(names, tasks: dict[str, Component] | None = None) -> list[str]:
             if "all" in wanted or task_name in wanted or task_family(component) in wanted]
 
 
+@functools.lru_cache(maxsize=None)
+def transformers_choices(module: str, enum: str) -> tuple[str, ...] | None:
+    """The string values of an enum class of an installed transformers module, read from its source
+    (importing it would import torch); None when transformers or the class is not found."""
+    try:
+        spec = importlib.util.find_spec("transformers")
+        source = (Path(spec.origin).parent / f"{module}.py").read_text(encoding="utf-8")
+    except (ImportError, AttributeError, TypeError, ValueError, OSError):
+        return None
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.ClassDef) and node.name == enum:
+            values = [n.value.value for n in node.body if isinstance(n, ast.Assign)
+                      and isinstance(n.value, ast.Constant) and isinstance(n.value.value, str)]
+            return tuple(values) or None
+    return None
+
+
+#: training keys whose values transformers accepts from a fixed list: (module, enum class, extra values)
+TRANSFORMERS_CHOICES = {"optim": ("training_args", "OptimizerNames", ("auto",)),
+                        "lr_scheduler": ("trainer_utils", "SchedulerType", ())}
+
+
+def _check_training(recipe: Recipe, file) -> None:
+    """``training.optim`` and ``training.lr_scheduler`` are names transformers knows (checked before any build)."""
+    for key, (module, enum, extra) in TRANSFORMERS_CHOICES.items():
+        choices = transformers_choices(module, enum)
+        value = getattr(recipe.training, key)
+        if choices is None or value in choices or value in extra:
+            continue
+        allowed = [*extra, *choices]
+        close = difflib.get_close_matches(value, allowed, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise RecipeError(f"unknown value {value!r}{hint} Expected one of: {', '.join(allowed)}", file=file,
+                          key=f"training.{key}")
+
+
 def _check_data(recipe: Recipe, file) -> None:
     if not expand_tasks(recipe.data.task_names):
         raise RecipeError("selects no registered task", file=file, key="data.tasks")
@@ -256,6 +320,19 @@ def check_evaluator_columns(recipe: Recipe, columns=COLUMNS) -> None:
                               key=f"eval.{i}.name")
 
 
+def _check_finite(data, file) -> None:
+    """A RecipeError naming the key of the first NaN or infinity (TOML's nan, inf), at any depth."""
+    stack = [((), data)]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            raise RecipeError(f"expected a finite number, got {value}", file=file, key=_dotted(where))
+        if isinstance(value, dict):
+            stack.extend(((*where, k), v) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend(((*where, i), v) for i, v in enumerate(value))
+
+
 def validate(data: dict, file=None, *, require_model: bool = True, check_components: bool = True) -> Recipe:
     """Validate recipe data into a ``Recipe``; components are looked up in the registry.
 
@@ -264,6 +341,7 @@ def validate(data: dict, file=None, *, require_model: bool = True, check_compone
     shape only (no registry look-up, no component options)."""
     if not require_model and file is not None and "name" not in data:
         data = {**data, "name": Path(file).stem.replace("_", "-")}
+    _check_finite(data, file)
     if "data" not in data and isinstance(data, dict):
         raise RecipeError("has no [data] section; expected one (or 'extends' pointing at a file with it)",
                           file=file, key="data")
@@ -284,15 +362,42 @@ def validate(data: dict, file=None, *, require_model: bool = True, check_compone
                 check(section, recipe)
     _check_data(recipe, file)
     if recipe.model is not None:
+        _check_training(recipe, file)
         check_evaluator_columns(recipe)
     return recipe
 
 
+def _remote_code_warnings(chain, overrides, data) -> list[str]:
+    """A loud warning when the model may run code from its folder (``model.trust_remote_code = true``), naming
+    the file (or ``--set``) that set it; a RecipeError when only a recipe reached through ``extends`` sets it."""
+    model = data.get("model") if isinstance(data, dict) else None
+    if not isinstance(model, dict) or model.get("trust_remote_code") is not True:
+        return []
+    by_set = any(parse_override(o)[0] == ["model", "trust_remote_code"] for o in overrides or ())
+    setters = [p for p, raw in chain if isinstance(raw.get("model"), dict) and "trust_remote_code" in raw["model"]]
+    top = chain[0][0]
+    if not by_set and setters and setters[0] != top:
+        raise RecipeError(f"trust_remote_code = true is set in a recipe reached through 'extends' and would run "
+                          f"Python code shipped with the model; set it in {top} too to allow that",
+                          file=setters[0], key="model.trust_remote_code")
+    where = "--set model.trust_remote_code=true" if by_set else str(setters[0] if setters else top)
+    return [f"warning: {where}: model.trust_remote_code = true: loading {model.get('name')!r} runs Python code "
+            "from the model's folder or repository with your permissions; use it only with a model you trust"]
+
+
 def load_recipe(path, overrides=None, *, require_model: bool = True) -> Recipe:
-    """Read, merge, override and validate a recipe file (``require_model=False``: data-only recipes too)."""
+    """Read, merge, override and validate a recipe file (``require_model=False``: data-only recipes too).
+
+    Warnings (``recipe.warnings``, also printed to stderr): a recipe that lets the model run its own code."""
     path = Path(path)
-    data = apply_overrides(load_raw(path), overrides)
-    return validate(data, file=path, require_model=require_model)
+    chain: list = []
+    data = apply_overrides(load_raw(path, files=chain), overrides)
+    warnings = _remote_code_warnings(chain, overrides, data)
+    recipe = validate(data, file=path, require_model=require_model)
+    for warning in warnings:
+        print(warning, file=sys.stderr)
+    recipe.warnings.extend(warnings)
+    return recipe
 
 
 def json_schema() -> dict:

@@ -244,6 +244,12 @@ class Recipe(_Strict):
     tracking: list[TrackingEntry] = Field(default_factory=list)
 
     _path: Path | None = PrivateAttr(default=None)
+    _warnings: list = PrivateAttr(default_factory=list)
+
+    @property
+    def warnings(self) -> list[str]:
+        """What loading found worth a loud warning (e.g. model code allowed to run)."""
+        return self._warnings
 
     @property
     def path(self) -> Path | None:

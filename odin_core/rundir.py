@@ -17,7 +17,7 @@ from importlib import metadata
 from pathlib import Path
 
 from odin_core import files, layout
-from odin_core.errors import DataError
+from odin_core.errors import DataError, RecipeError
 
 TRACKED_PACKAGES = ("odin-slm", "torch", "transformers", "peft", "trl", "unsloth", "unsloth_zoo", "datasets",
                     "bitsandbytes", "hypernetx", "pluggy", "pydantic", "click", "wandb", "tokenizers", "accelerate",
@@ -68,8 +68,14 @@ class RunDir:
                 path.mkdir(parents=True, exist_ok=False)
                 break
             except FileExistsError:
+                if not base.is_dir():
+                    raise RecipeError(f"{base} exists and is not a folder; expected a folder for run directories",
+                                      file=recipe.path, key="output_dir") from None
                 suffix += 1
                 path = base / f"{recipe.name}-{stamp}-{suffix}"
+            except OSError as exc:
+                raise RecipeError(f"cannot make the run directory {path} ({exc.strerror or exc}); expected a "
+                                  "writable folder", file=recipe.path, key="output_dir") from None
         return cls(path, recipe)
 
     @classmethod

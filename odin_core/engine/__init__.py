@@ -6,7 +6,7 @@ Heavy libraries are imported inside the functions; importing this package is che
 from odin_core.engine.checkpoints import last_checkpoint
 from odin_core.engine.reload import load_run_model
 from odin_core.engine.tokenize import tokenize_split, uses_chat
-from odin_core.engine.train import train
+from odin_core.engine.train import check_examples_fit, train
 from odin_core.engine.trainers import training_arguments
 
-__all__ = ["last_checkpoint", "load_run_model", "tokenize_split", "uses_chat", "train", "training_arguments"]
+__all__ = ["check_examples_fit", "last_checkpoint", "load_run_model", "tokenize_split", "uses_chat", "train", "training_arguments"]

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
-from odin_core.files import write_jsonl
+from odin_core.files import atomic_write_json, file_digest, write_jsonl
 from odin_core.layout import METRICS_LOG, TRAINER_STATE
 
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+#: written into each checkpoint once it is complete: the digest of every file in it
+MANIFEST = "odin-checksums.json"
 
 
 def last_checkpoint(folder) -> Path | None:
@@ -33,3 +36,46 @@ def prune_metrics(run_dir, step: int) -> int:
         write_jsonl(run_dir.file(METRICS_LOG), kept)
     return len(records) - len(kept)
 
+
+
+def complete_checkpoints(folder) -> list[Path]:
+    """Checkpoints whose trainer state was written (it comes last), highest step first."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    done = [(int(m.group(1)), p) for p in folder.iterdir()
+            if (m := _CHECKPOINT.match(p.name)) and (p / TRAINER_STATE).is_file()]
+    return [p for _, p in sorted(done, reverse=True)]
+
+
+def write_manifest(checkpoint: Path) -> None:
+    """Record the digest of every file of a complete checkpoint (a later resume verifies them)."""
+    checkpoint = Path(checkpoint)
+    if checkpoint.is_dir():
+        digests = {str(p.relative_to(checkpoint)): file_digest(p) for p in sorted(checkpoint.rglob("*"))
+                   if p.is_file() and p.name != MANIFEST}
+        atomic_write_json(checkpoint / MANIFEST, digests)
+
+
+def damaged_file(checkpoint: Path) -> Path | None:
+    """The first file of ``checkpoint`` that is missing or differs from its recorded digest (None: intact,
+    or written before checksums were recorded)."""
+    try:
+        digests = json.loads((Path(checkpoint) / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    for name, digest in digests.items():
+        if file_digest(Path(checkpoint) / name) != digest:
+            return Path(checkpoint) / name
+    return None
+
+
+def usable_checkpoint(folder, warn=print) -> Path | None:
+    """The highest complete checkpoint whose files match their digests; ``warn(message)`` names each
+    damaged one skipped (a truncated file falls back to the previous complete checkpoint)."""
+    for checkpoint in complete_checkpoints(folder):
+        bad = damaged_file(checkpoint)
+        if bad is None:
+            return checkpoint
+        warn(f"warning: {bad} is truncated or altered (it differs from its checksum); skipping {checkpoint.name}")
+    return None

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from odin_core.device import peak_memory_mb
+from odin_core.engine.checkpoints import write_manifest
 
 
 def fmt_duration(seconds: float) -> str:
@@ -87,6 +88,7 @@ def progress_callback(run_dir, events, device: str):
             events.metrics(state.global_step, record)
 
         def on_save(self, args, state, control, **kwargs):
+            write_manifest(Path(args.output_dir) / f"checkpoint-{state.global_step}")
             events.checkpoint(state.global_step, str(Path(args.output_dir) / f"checkpoint-{state.global_step}"))
 
         def on_train_end(self, args, state, control, **kwargs):
@@ -96,3 +98,52 @@ def progress_callback(run_dir, events, device: str):
 
     return OdinProgress()
 
+
+
+#: the recipe keys a diverged run most likely needs changed
+DIVERGENCE_KEYS = "training.learning_rate, training.warmup_ratio, training.max_grad_norm, model.dtype"
+
+
+def _diverged(recipe, step: int, what: str):
+    from odin_core.errors import RecipeError
+
+    return RecipeError(f"training diverged at step {step}: {what}; stopped without saving a checkpoint or adapter "
+                       f"from it. Likely keys: {DIVERGENCE_KEYS} (learning_rate is "
+                       f"{recipe.training.learning_rate:g})", file=recipe.path, key="training.learning_rate")
+
+
+def non_finite_parameter(model) -> str | None:
+    """Name of the first trainable parameter holding a NaN or infinity, or None."""
+    import torch
+
+    for name, parameter in model.named_parameters():
+        if parameter.requires_grad and not bool(torch.isfinite(parameter.detach()).all()):
+            return name
+    return None
+
+
+def check_finite_model(recipe, model, step: int) -> None:
+    """A RecipeError naming the step when the model's trainable weights are no longer finite."""
+    name = non_finite_parameter(model)
+    if name is not None:
+        raise _diverged(recipe, step, f"parameter {name} is not finite")
+
+
+def guard_callback(recipe):
+    """Stops training at a non-finite loss or weights, before anything of it is saved."""
+    import math
+
+    from transformers import TrainerCallback
+
+    class DivergenceGuard(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            for key in ("loss", "eval_loss", "grad_norm"):
+                value = (logs or {}).get(key)
+                if isinstance(value, (int, float)) and not math.isfinite(value):
+                    raise _diverged(recipe, state.global_step, f"{key} is {value}")
+
+        def on_step_end(self, args, state, control, model=None, **kwargs):
+            if control.should_save and model is not None:  # checked before the checkpoint is written
+                check_finite_model(recipe, model, state.global_step)
+
+    return DivergenceGuard()

@@ -17,8 +17,9 @@ import time
 from dataclasses import dataclass
 
 from odin_core.device import parameter_count, peak_memory_mb, trainable_parameter_count, training_device
-from odin_core.engine.checkpoints import checkpoint_step, last_checkpoint, prune_metrics
-from odin_core.engine.progress import fmt_duration, progress_callback
+from odin_core.engine.checkpoints import checkpoint_step, prune_metrics, usable_checkpoint
+from odin_core.engine.interrupts import TrainingInterrupted, stop_on_signals, write_failures
+from odin_core.engine.progress import check_finite_model, fmt_duration, guard_callback, progress_callback
 from odin_core.engine.tokenize import tokenize_split
 from odin_core.engine.trainers import training_arguments, transformers_trainer, unsloth_trainer
 from odin_core.errors import ModelError, RecipeError
@@ -67,6 +68,24 @@ def _setup_data(recipe, loaded, datasets, run_dir):
     return train_set, eval_set, dropped
 
 
+def check_examples_fit(recipe, loaded, datasets, sample: int = 256) -> None:
+    """Before any evaluation: a RecipeError naming ``model.max_seq_length`` when none of (up to) ``sample``
+    training examples, spread over the split, keeps a completion token within it."""
+    train_split = datasets["train"]
+    if len(train_split) == 0:
+        raise RecipeError("the train split is empty; expected training examples", file=recipe.path,
+                          key="data.num_examples.train")
+    step = max(1, len(train_split) // sample)
+    picked = train_split.select(range(0, len(train_split), step)[:sample])
+    length = recipe.model.max_seq_length
+    kept, _ = tokenize_split(picked, loaded, max_length=length, completion_only_loss=recipe.training.completion_only_loss,
+                             desc="checking lengths")
+    if len(kept) == 0:
+        raise RecipeError(f"no training example fits in {length} tokens (none of {len(picked)} checked keeps any "
+                          "of its completion); raise model.max_seq_length or shorten the prompts "
+                          "(data.max_prompt_tokens)", file=recipe.path, key="model.max_seq_length")
+
+
 def _setup_trainer(recipe, loaded, train_set, eval_set, run_dir, events, device, callbacks):
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
@@ -78,15 +97,22 @@ def _setup_trainer(recipe, loaded, train_set, eval_set, run_dir, events, device,
     trainer.add_callback(progress_callback(run_dir, events, device))
     for callback in callbacks:
         trainer.add_callback(callback)
+    trainer.add_callback(guard_callback(recipe))  # after the callbacks that may ask for a checkpoint
     return trainer
 
 
 def _setup_resume(run_dir, resume: bool) -> _Resume:
     if not resume:
         return _Resume()
-    checkpoint = last_checkpoint(run_dir.path / CHECKPOINT_DIR)
+    def warn(message):
+        print(message, file=sys.stderr)
+        run_dir.log(message)
+
+    checkpoint = usable_checkpoint(run_dir.path / CHECKPOINT_DIR, warn)
     if checkpoint is None:
-        run_dir.log("resume: no complete checkpoint yet; training from the start")
+        pruned = prune_metrics(run_dir, 0)  # the steps logged before the kill are trained again
+        run_dir.log("resume: no complete checkpoint yet; training from the start"
+                    + (f" ({pruned} earlier metric records dropped)" if pruned else ""))
         return _Resume()
     # read now: save_total_limit may delete this checkpoint during training
     start_tokens = json.loads((checkpoint / TRAINER_STATE).read_text()).get("num_input_tokens_seen", 0)
@@ -154,14 +180,18 @@ def train(recipe, loaded, datasets, run_dir, events, resume: bool = False, callb
         torch.cuda.reset_peak_memory_stats()
     set_seed(recipe.training_seed)
     train_set, eval_set, dropped = _setup_data(recipe, loaded, datasets, run_dir)
-    trainer = _setup_trainer(recipe, loaded, train_set, eval_set, run_dir, events, device, callbacks)
     resumed = _setup_resume(run_dir, resume)
 
     started = time.perf_counter()
-    trainer.train(resume_from_checkpoint=str(resumed.checkpoint) if resumed.checkpoint else None)
-    seconds = time.perf_counter() - started
-
-    model, target = _save_model(trainer, loaded, run_dir)
+    with stop_on_signals(run_dir) as stop, write_failures(run_dir.path / CHECKPOINT_DIR):
+        trainer = _setup_trainer(recipe, loaded, train_set, eval_set, run_dir, events, device, [stop, *callbacks])
+        trainer.train(resume_from_checkpoint=str(resumed.checkpoint) if resumed.checkpoint else None)
+        if stop.received:
+            step = trainer.state.global_step
+            raise TrainingInterrupted(step, run_dir.path / CHECKPOINT_DIR / f"checkpoint-{step}")
+        seconds = time.perf_counter() - started
+        check_finite_model(recipe, getattr(trainer.model, "module", trainer.model), trainer.state.global_step)
+        model, target = _save_model(trainer, loaded, run_dir)
     loaded.model = model
     summary = _summary(recipe, trainer, model, target, run_dir, device, seconds, resumed, train_set, dropped)
     line = (f"trained {summary['steps']} steps in {fmt_duration(seconds)} | "

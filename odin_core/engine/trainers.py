@@ -29,6 +29,7 @@ def training_arguments(recipe, run_dir, device: str, has_eval: bool) -> dict:
         weight_decay=t.weight_decay, max_grad_norm=t.max_grad_norm,
         optim=t.optim if t.optim != "auto" else default_optimizer(device),
         logging_steps=t.logging_steps,
+        logging_nan_inf_filter=False,  # a NaN loss is shown as NaN (and stops the run), never averaged away
         eval_strategy="steps" if has_eval else "no", eval_steps=t.eval_steps if has_eval else None,
         save_strategy="steps", save_steps=t.save_steps, save_total_limit=t.save_total_limit,
         seed=recipe.training_seed, data_seed=recipe.training_seed, report_to="none", disable_tqdm=True,

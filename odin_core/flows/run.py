@@ -13,8 +13,12 @@ seeds to the first run's report.
 
 from __future__ import annotations
 
-import re
+import shlex
+import signal
+import sys
+import threading
 import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,12 +27,12 @@ from odin_core.device import check_device
 from odin_core.errors import OdinError, RecipeError
 from odin_core.events import RunEvents
 from odin_core.flows.heuristics import split_heuristics
+from odin_core.flows.resume import check_resume, find_resume_dir
 from odin_core.layout import (
     BASE_METRICS_FILE,
     DATA_REPORT_FILE,
     METRICS_FILE,
     PROMPTED_METRICS_FILE,
-    RECIPE_FILE,
     SEEDS_DIR,
 )
 from odin_core.plugins import get_component
@@ -46,27 +50,6 @@ class RunResult:
     metrics: dict = field(default_factory=dict)
 
 
-_STAMP = r"\d{8}-\d{6}(?:-\d+)?"
-
-
-def find_resume_dir(recipe: Recipe, resume: str, output_dir) -> Path:
-    """The run directory ``--resume`` continues: the one given, or this recipe's latest run."""
-    if resume != "latest":
-        path = Path(resume)
-        if not path.is_dir():
-            raise RecipeError(f"--resume {resume!r}: no such run directory")
-        if not is_run_dir(path):
-            raise RecipeError(f"--resume {resume!r}: not a run directory (no {RECIPE_FILE}); refusing to write into it")
-        return path
-    base = Path(output_dir or recipe.output_dir)
-    pattern = re.compile(rf"^{re.escape(recipe.name)}-{_STAMP}$")
-    candidates = [p for p in base.iterdir() if p.is_dir() and pattern.match(p.name) and is_run_dir(p)] \
-        if base.is_dir() else []
-    if not candidates:
-        raise RecipeError(f"--resume: no earlier run of {recipe.name!r} under {base}/")
-    return max(candidates, key=lambda p: p.stat().st_mtime)
-
-
 class RunFlow:
     """One training run of a recipe, step by step; ``run()`` calls the steps in order.
 
@@ -74,9 +57,12 @@ class RunFlow:
     recipe's data build, ``callbacks`` adds ``transformers.TrainerCallback`` objects, and
     ``run_dir`` (a ``RunDir``) places the run in a given folder."""
 
-    def __init__(self, recipe: Recipe, *, resume=None, output_dir=None, datasets=None, callbacks=(), run_dir=None):
+    def __init__(self, recipe: Recipe, *, resume=None, output_dir=None, datasets=None, callbacks=(), run_dir=None,
+                 allow_changes: bool = False, overrides=()):
         self.recipe = recipe
         self.resume = resume
+        self.allow_changes = allow_changes
+        self.overrides = list(overrides or ())
         self.output_dir = output_dir
         self.datasets = datasets
         self.callbacks = list(callbacks)
@@ -89,12 +75,17 @@ class RunFlow:
         recipe = self.recipe
         if self.run_dir is not None:
             self.run_dir.path.mkdir(parents=True, exist_ok=True)
+            if self.resume and is_run_dir(self.run_dir.path):
+                check_resume(self.run_dir, recipe, self.allow_changes)
         elif self.resume:
             self.run_dir = RunDir(find_resume_dir(recipe, self.resume, self.output_dir), recipe)
+            check_resume(self.run_dir, recipe, self.allow_changes)
             self.run_dir.log(f"resuming {recipe.path}")
         else:
             self.run_dir = RunDir.create(recipe, self.output_dir)
         self.run_dir.write_start_files()
+        for warning in recipe.warnings:
+            self.run_dir.log(warning)
         self.events = RunEvents(self.run_dir)
 
     def setup_strategy(self) -> None:
@@ -129,6 +120,7 @@ class RunFlow:
         self.loaded = loader.load(recipe.model, LoadSettings.for_strategy(self.strategy), self.run_dir, train_texts)
         self.run_dir.write_start_files()  # environment.json now knows the device
         self.run_dir.log(f"model loaded with {self.loaded.engine} on {self.device}")
+        engine.check_examples_fit(self.recipe, self.loaded, self.datasets)  # before any evaluation
 
     def _before_training(self, key: str, file: str, evaluate_stage) -> None:
         """An evaluation of the untrained model, kept in ``file`` so that a resumed run still reports it."""
@@ -179,7 +171,19 @@ class RunFlow:
 
     # --- the flow ------------------------------------------------------------
 
+    def resume_command(self) -> str:
+        """The exact command line that continues this run."""
+        recipe = str(self.recipe.path) if self.recipe.path is not None else "RECIPE"
+        parts = ["odin", "run", recipe, *(f"--set={o}" for o in self.overrides), "--resume", str(self.run_dir.path)]
+        if self.allow_changes:
+            parts.append("--allow-changes")
+        return shlex.join(parts)
+
     def run(self) -> RunResult:
+        with _sigterm_interrupts():
+            return self._run()
+
+    def _run(self) -> RunResult:
         self.setup_strategy()  # a recipe this machine cannot run fails before any run directory exists
         self.setup_run_dir()
         self.metrics = {"recipe": self.recipe.name, "run_dir": str(self.run_dir.path),
@@ -199,9 +203,12 @@ class RunFlow:
             self.write_outputs()
             status, summary = "completed", self.metrics["training"]
             return RunResult(self.run_dir.path, self.metrics)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             status = "interrupted"
-            self.run_dir.log("interrupted; continue with: odin run RECIPE --resume " + str(self.run_dir.path))
+            saved = f"checkpoint saved at step {exc.step}; " if getattr(exc, "step", None) is not None else ""
+            message = f"interrupted; {saved}continue with: {self.resume_command()}"
+            print(message, file=sys.stderr, flush=True)
+            self.run_dir.log(message)
             raise
         except OdinError as exc:
             self.run_dir.log(f"error: {exc.format()}")
@@ -212,6 +219,23 @@ class RunFlow:
         finally:
             self.run_dir.log(f"run {status}")
             self.events.end(status, summary)
+
+
+@contextmanager
+def _sigterm_interrupts():
+    """SIGTERM interrupts a run as Ctrl-C does (logged, resume command shown) instead of ending it silently."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _seed_summary(results: list[RunResult]) -> dict:
@@ -228,18 +252,21 @@ def _seed_summary(results: list[RunResult]) -> dict:
     return summary
 
 
-def run_recipe(recipe_path, overrides=None, resume=None, output_dir=None, seeds: int = 1) -> RunResult:
+def run_recipe(recipe_path, overrides=None, resume=None, output_dir=None, seeds: int = 1,
+               allow_changes: bool = False) -> RunResult:
     """Run a recipe end to end and return where its outputs are.
 
     ``seeds > 1`` trains ``seeds`` times with training seeds ``s, s+1, ...`` (``s``: the
     recipe's training seed) on the same dataset; the extra runs go to ``<run_dir>/seeds/``
-    and the first run's metrics.json and report.md get the spread across seeds."""
+    and the first run's metrics.json and report.md get the spread across seeds. ``allow_changes``: resume even
+    when settings that alter training differ from the run's recorded ones (the changes are recorded)."""
     recipe = load_recipe(recipe_path, overrides)
     if seeds < 1:
         raise RecipeError(f"--seeds must be at least 1 (got {seeds})")
     if seeds > 1 and resume:
         raise RecipeError("--seeds and --resume cannot be combined: resume each seed's run directory on its own")
-    first = RunFlow(recipe, resume=resume, output_dir=output_dir).run()
+    first = RunFlow(recipe, resume=resume, output_dir=output_dir, allow_changes=allow_changes,
+                    overrides=overrides).run()
     if seeds == 1:
         return first
     results = [first]

@@ -223,6 +223,21 @@ def _hif_line(text: str, section: str, index: int):
     return decoder.lines.get(id(data[section][index]))
 
 
+def _refuse_ambiguous_ids(text: str, path: Path, key: str, sections) -> None:
+    """A DataError when one id is written both as a number and as a string (``1`` and ``"1"``): whether they
+    are one vertex (or hyperedge) or two is ambiguous."""
+    seen: dict[str, tuple] = {}
+    for section, items in sections:
+        for i, item in enumerate(items):
+            label = item[key]
+            first = seen.setdefault(str(label), (label, section, i))
+            if type(first[0]) is not type(label):
+                raise DataError(f"{section}[{i}]: {key} id {json.dumps(label)} and {key} id {json.dumps(first[0])} "
+                                f"({first[1]}[{first[2]}]) are ambiguous: one {key} or two? Write each {key} id the "
+                                "same way everywhere (all strings, or all integers)", file=path,
+                                line=_hif_line(text, section, i))
+
+
 def read_hif(path, vertex_names: VertexNames = "ids", min_edge_size: int = 1, dedupe_edges: bool = True,
              graph_id: str | None = None) -> Hypergraph:
     """Read a HIF (Hypergraph Interchange Format) JSON file into a Hypergraph.
@@ -236,6 +251,8 @@ def read_hif(path, vertex_names: VertexNames = "ids", min_edge_size: int = 1, de
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise DataError(f"malformed JSON: {exc.msg} (column {exc.colno})", file=path, line=exc.lineno) from None
+    except RecursionError:
+        raise DataError("nests arrays or objects too deeply to read; expected a HIF object", file=path) from None
     if not isinstance(data, dict):
         raise DataError("expected a HIF object with an 'incidences' list at the top level", file=path, line=1)
     if data.get("network-type", "undirected") not in ("undirected", "asc"):
@@ -248,9 +265,11 @@ def read_hif(path, vertex_names: VertexNames = "ids", min_edge_size: int = 1, de
             raise DataError(f"expected a list of {section}", file=path, key=section)
         for i, item in enumerate(items):
             missing = [k for k in required if not isinstance(item, dict) or k not in item]
-            bad = [k for k in required if k not in missing and not isinstance(item[k], (str, int))]
+            bad = [k for k in required if k not in missing
+                   and (isinstance(item[k], bool) or not isinstance(item[k], (str, int)))]
             if missing or bad:
-                what = f"missing {missing[0]!r}" if missing else f"{bad[0]!r} must be a string or an integer"
+                what = f"missing {missing[0]!r}" if missing else \
+                    f"{bad[0]!r} must be a string or an integer (got {json.dumps(item[bad[0]])})"
                 raise DataError(f"{section}[{i}]: {what}; expected an object like "
                                 f"{{{', '.join(f'{k!r}: ...' for k in required)}}}",
                                 file=path, line=_hif_line(text, section, i))
@@ -259,6 +278,9 @@ def read_hif(path, vertex_names: VertexNames = "ids", min_edge_size: int = 1, de
     incidences = records("incidences", ("edge", "node"))
     nodes = records("nodes", ("node",))
     edges = records("edges", ("edge",))
+    for key, sections in (("node", (("nodes", nodes), ("incidences", incidences))),
+                          ("edge", (("edges", edges), ("incidences", incidences)))):
+        _refuse_ambiguous_ids(text, path, key, sections)
     collector = _EdgeCollector(path, min_edge_size, dedupe_edges)
     for item in nodes:
         collector.vertex(item["node"])
@@ -317,15 +339,37 @@ class EdgeListOptions(_FileOptions):
     delimiter: Literal["auto", ",", ";", "\t", " "] = Field(
         "auto", description="'auto': commas when the line has one, else whitespace")
     comment: str = Field("#", description="lines starting with this are skipped")
+    header: bool | Literal["auto"] = Field(
+        "auto", description="whether the first line names the columns (skipped); 'auto': when its names are all "
+                            "header words (edge, node, vertex, ...) or are words above lines of integers only")
+
+
+#: column names that make a first line a header (``header = "auto"``)
+HEADER_WORDS = {"edge", "edges", "hyperedge", "hyperedges", "edge_id", "node", "nodes", "node_id", "vertex",
+                "vertices", "vertex_id", "member", "members", "id", "source", "target"}
+
+
+def _is_header(lines: list[tuple[int, list[str]]]) -> bool:
+    """Whether the first of the parsed lines names columns: only header words, or words over integers only."""
+    if not lines:
+        return False
+    first = [label.lower() for label in lines[0][1]]
+    if all(label in HEADER_WORDS for label in first):
+        return True
+    rest = [label for _, labels in lines[1:] for label in labels]
+    return bool(rest) and all(not label.lstrip("-").isdigit() for label in first) and \
+        all(label.lstrip("-").isdigit() for label in rest)
 
 
 def read_edge_list(path, delimiter="auto", comment="#", vertex_names: VertexNames = "ids", min_edge_size: int = 1,
-                   dedupe_edges: bool = True) -> Hypergraph:
-    """Read one hyperedge per line (vertex names separated by commas, tabs, semicolons or spaces)."""
+                   dedupe_edges: bool = True, header: bool | str = "auto") -> Hypergraph:
+    """Read one hyperedge per line (vertex names separated by commas, tabs, semicolons or spaces); a first
+    line naming the columns is skipped (``header``: True, False or "auto")."""
     path = Path(path)
     text = _read_text(path)
     collector = _EdgeCollector(path, min_edge_size, dedupe_edges)
     first_line: dict[str, int] = {}
+    lines: list[tuple[int, list[str]]] = []
     for lineno, line in enumerate(text.splitlines(), start=1):
         stripped = line.strip()
         if not stripped or (comment and stripped.startswith(comment)):
@@ -348,11 +392,16 @@ def read_edge_list(path, delimiter="auto", comment="#", vertex_names: VertexName
                                 file=path, line=lineno)
         if not labels:
             raise DataError("hyperedge with no vertices; expected at least one vertex", file=path, line=lineno)
+        lines.append((lineno, labels))
+    params = {"source": "hypernetx.edgelist", "file": path.name}
+    if lines and (header is True or (header == "auto" and _is_header(lines))):
+        params["header_line"] = lines[0][0]
+        lines = lines[1:]
+    for lineno, labels in lines:
         for label in labels:
             first_line.setdefault(label, lineno)
         collector.add(labels, line=lineno)
-    return collector.build(f"edgelist/{_file_id(path, text)}", {"source": "hypernetx.edgelist", "file": path.name},
-                           vertex_names, line_of=first_line.get)
+    return collector.build(f"edgelist/{_file_id(path, text)}", params, vertex_names, line_of=first_line.get)
 
 
 class EdgeListSource:
@@ -368,7 +417,8 @@ class EdgeListSource:
     def hypergraphs(self, seed: int, base_dir: str) -> Iterator[Hypergraph]:
         o = self.options
         for path in self.input_files(base_dir):
-            yield read_edge_list(path, o.delimiter, o.comment, o.vertex_names, o.min_edge_size, o.dedupe_edges)
+            yield read_edge_list(path, o.delimiter, o.comment, o.vertex_names, o.min_edge_size, o.dedupe_edges,
+                                 o.header)
 
 
 # --- Benson's nverts/simplices pair -------------------------------------------

@@ -1,0 +1,113 @@
+"""What ``odin run --resume`` continues, and what it refuses: another recipe's run, a folder that is no run
+directory, and (unless asked) settings that differ from the ones the first steps trained with."""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+import tomllib
+from pathlib import Path
+
+from odin_core import files
+from odin_core.errors import RecipeError
+from odin_core.layout import RECIPE_FILE, RESUMES_LOG
+from odin_core.rundir import is_run_dir
+
+#: the timestamp ``RunDir.create`` appends to a recipe's name (and its collision suffix)
+STAMP = r"\d{8}-\d{6}(?:-\d+)?"
+
+#: resolved-recipe keys (dotted prefixes) whose change leaves the trained weights as they were
+HARMLESS = ("description", "output_dir", "generation", "eval", "tracking", "data.num_proc", "data.cache_dir",
+            "training.logging_steps", "training.save_steps", "training.save_total_limit", "training.eval_steps",
+            "training.device")
+
+#: at most this many changed keys are listed in an error
+MAX_LISTED = 12
+
+
+def recorded_recipe(path: Path) -> dict:
+    """The resolved recipe a run directory recorded, as plain data ({} when it cannot be read)."""
+    try:
+        return tomllib.loads((Path(path) / RECIPE_FILE).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return {}
+
+
+def find_resume_dir(recipe, resume: str, output_dir) -> Path:
+    """The run directory ``--resume`` continues: the one given, or this recipe's latest run.
+
+    The latest run is one whose folder name is exactly ``<recipe name>-<timestamp>`` and whose
+    recorded recipe has this recipe's name: a run of recipe ``pre-x`` is never a run of ``pre``."""
+    if resume != "latest":
+        path = Path(resume)
+        if not path.is_dir():
+            raise RecipeError(f"--resume {resume!r}: no such run directory")
+        if not is_run_dir(path):
+            raise RecipeError(f"--resume {resume!r}: not a run directory (no {RECIPE_FILE}); refusing to write into it")
+        return path
+    base = Path(output_dir or recipe.output_dir)
+    pattern = re.compile(rf"^{re.escape(recipe.name)}-{STAMP}$")
+    candidates = [p for p in base.iterdir() if p.is_dir() and pattern.match(p.name) and is_run_dir(p)
+                  and recorded_recipe(p).get("name") == recipe.name] if base.is_dir() else []
+    if not candidates:
+        raise RecipeError(f"--resume: no earlier run of {recipe.name!r} under {base}/")
+    return max(candidates, key=lambda p: p.stat().st_mtime)
+
+
+def _flatten(data, prefix="", out=None) -> dict:
+    out = {} if out is None else out
+    if isinstance(data, dict):
+        for key, value in data.items():
+            _flatten(value, f"{prefix}.{key}" if prefix else str(key), out)
+    elif isinstance(data, list) and any(isinstance(v, dict) for v in data):
+        for i, value in enumerate(data):
+            _flatten(value, f"{prefix}.{i}", out)
+        if not data:
+            out[prefix] = []
+    else:
+        out[prefix] = data
+    return out
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, float) and isinstance(b, (int, float)) and not isinstance(b, bool):
+        return math.isclose(a, b, rel_tol=1e-12, abs_tol=0.0)
+    return a == b
+
+
+def recipe_changes(recorded: dict, recipe) -> dict[str, tuple]:
+    """``{dotted key: (recorded value, new value)}`` of the settings that change what training does."""
+    current = tomllib.loads(files.to_toml(recipe.resolved()))  # the same normal form recipe.toml has
+    old, new = _flatten(recorded), _flatten(current)
+    changed = {}
+    for key in sorted(set(old) | set(new)):
+        if key == "name" or any(key == h or key.startswith(h + ".") for h in HARMLESS):
+            continue
+        if not _same(old.get(key), new.get(key)):
+            changed[key] = (old.get(key), new.get(key))
+    return changed
+
+
+def check_resume(run_dir, recipe, allow_changes: bool = False) -> dict:
+    """Refuse to resume ``run_dir`` with settings that alter training, unless ``allow_changes``; then the
+    changes are recorded in ``resumes.jsonl`` and ``odin.log``. Returns the changes."""
+    recorded = recorded_recipe(run_dir.path)
+    if not recorded:
+        raise RecipeError(f"cannot read the run's {RECIPE_FILE}; refusing to resume into it", file=run_dir.path)
+    changes = recipe_changes(recorded, recipe)
+    if not changes:
+        return changes
+    listed = [f"{key}: {old!r} in the run, {new!r} now" for key, (old, new) in list(changes.items())[:MAX_LISTED]]
+    if len(changes) > MAX_LISTED:
+        listed.append(f"... and {len(changes) - MAX_LISTED} more")
+    if not allow_changes:
+        raise RecipeError("resuming with settings that differ from the ones the run trained with:\n  "
+                          + "\n  ".join(listed) + "\nresume with the run's own settings, start a new run, or pass "
+                          "--allow-changes to continue anyway (the changes are recorded in the run directory)",
+                          file=run_dir.path / RECIPE_FILE)
+    record = {"time": time.strftime("%Y-%m-%d %H:%M:%S"), "recipe": str(recipe.path),
+              "changes": {key: {"run": old, "now": new} for key, (old, new) in changes.items()}}
+    run_dir.append_jsonl(RESUMES_LOG, record)
+    run_dir.log("resumed with changed settings (--allow-changes): " + "; ".join(listed))
+    return changes
