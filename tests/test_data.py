@@ -452,8 +452,8 @@ def test_freeze_writes_a_set_that_loads_back(recipe_file, tmp_path):
 def test_base_recipes_validate():
     base = load_data_recipe(REPO / "recipes" / "base" / "hypergraph_data.toml")
     assert base.data.encoding_names == ALL_ENCODINGS and base.data.task_names == ["all"]
-    assert base.data.frozen_eval == "hypergraph-eval-v1"
-    assert {s.name for s in base.data.sources} >= {"hypernetx.synthetic", "hypernetx.sample"}
+    assert base.data.frozen_eval == "hypergraph-eval-v2"
+    assert {s.name for s in base.data.sources} >= {"hypernetx.synthetic", "hypernetx.sample", "hypernetx.structures"}
     frozen_recipe = load_data_recipe(REPO / "recipes" / "base" / "hypergraph_eval_v1.toml")
     assert frozen_recipe.name == "hypergraph-eval-v1" and frozen_recipe.data.split.test == 1.0
 

@@ -187,7 +187,8 @@ def test_answers_are_canonical_and_round_trip(graphs, structures):
             if q.answer_kind == "vertex_set":
                 ids = {n: v for v, n in enumerate(q.graphs[0].names)}
                 assert q.answer == sorted(q.answer, key=ids.__getitem__), "vertex sets are listed by vertex id"
-        assert made >= 30, name
+        # vertex-set questions need a hypergraph with a hyperedge of 3+ vertices and a hard negative
+        assert made >= (20 if name.startswith("vertex_set") else 30), (name, made)
 
 
 def test_generation_is_deterministic(graphs, structures):

@@ -94,18 +94,21 @@ def vertex_set(graph, rng, contained: bool, hard_share: float) -> tuple[list[int
 
     The size (3 or 4) is drawn before the label, so it says nothing about the
     answer. kind: "positive", "pairwise_covered" (a hard negative: every pair
-    shares a hyperedge, no hyperedge holds them all) or "ordinary".
+    shares a hyperedge, no hyperedge holds them all) or "ordinary". Every kind is
+    asked only of hypergraphs that offer both a hyperedge of that size and a hard
+    negative: the builder's retries then cannot shift the share of hard negatives,
+    and what the hypergraph looks like says nothing about the label.
     """
     size = rng.randint(MIN_QUERY_SET, MAX_QUERY_SET)
     holders = [e for e in graph.edges if len(e) >= size]
     if not holders:
         return None
+    cliques = uncovered_cliques(graph, size, rng)
+    if not cliques:
+        return None
     if contained:
         return rng.sample(rng.choice(holders), size), "positive"
     if rng.random() < hard_share:
-        cliques = uncovered_cliques(graph, size, rng)
-        if not cliques:
-            return None
         chosen = list(rng.choice(cliques))
         rng.shuffle(chosen)
         return chosen, "pairwise_covered"
