@@ -6,6 +6,7 @@ from odin_core import Hypergraph, Question
 
 from ..structures import STRUCTURE_LABELS
 from .common import Task, pick_label, yes_no_question
+from .matching import DEFAULT_BUDGET, isomorphic_labelled
 
 LABEL_FORMAT = ('List the answer after "Ans:" in the format '
                 + ", ".join(f"[{label}]" for label in STRUCTURE_LABELS[:-1]) + f" or [{STRUCTURE_LABELS[-1]}].")
@@ -45,14 +46,14 @@ def _quotient(graph: Hypergraph, nx):
     return quotient
 
 
-def isomorphic(first: Hypergraph, second: Hypergraph) -> bool:
+def isomorphic(first: Hypergraph, second: Hypergraph, budget: int | None = None) -> bool | None:
     """Exact test: is there a vertex bijection mapping the hyperedge multiset of ``first`` onto ``second``'s?
 
     Cheap invariants (sizes, degree profiles) settle most negatives; the rest go to
-    networkx (VF2) on the vertex-hyperedge incidence graphs, the two sides kept
-    apart by node labels refined by colour refinement, which settles most
-    remaining negatives and keeps the search from wandering on symmetric
-    hypergraphs (wheels, grids).
+    individualisation and refinement (``matching``) on the vertex-hyperedge
+    incidence graphs, repeated hyperedges and twin vertices merged into labelled
+    nodes. With ``budget``, a search that exceeds it answers None (not settled);
+    without, it falls back to networkx's VF2 and always answers.
     """
     if first.num_vertices != second.num_vertices or first.num_edges != second.num_edges:
         return False
@@ -63,30 +64,10 @@ def isomorphic(first: Hypergraph, second: Hypergraph) -> bool:
     import networkx as nx
 
     a, b = _quotient(first, nx), _quotient(second, nx)
-    if not _refine_colours(a, b):
-        return False
-    return nx.is_isomorphic(a, b, node_match=lambda x, y: x["colour"] == y["colour"])
-
-
-def _refine_colours(a, b) -> bool:
-    """Colour refinement (1-dimensional Weisfeiler–Lehman) of ``a`` and ``b`` together, starting from their
-    ``label`` attributes; sets each node's ``colour``. False when the colour counts differ (not isomorphic)."""
-    nodes = [(0, n) for n in a] + [(1, n) for n in b]
-    graphs = (a, b)
-    colour = {node: repr(graphs[node[0]].nodes[node[1]]["label"]) for node in nodes}
-    classes = len(set(colour.values()))
-    while True:
-        signature = {(k, n): (colour[(k, n)], tuple(sorted(colour[(k, m)] for m in graphs[k][n]))) for k, n in nodes}
-        ranks = {sig: str(rank) for rank, sig in enumerate(sorted(set(signature.values())))}
-        colour = {node: ranks[signature[node]] for node in nodes}
-        if sorted(c for (k, _), c in colour.items() if k == 0) != sorted(c for (k, _), c in colour.items() if k == 1):
-            return False
-        if len(ranks) == classes:
-            break
-        classes = len(ranks)
-    for (k, n), c in colour.items():
-        graphs[k].nodes[n]["colour"] = c
-    return True
+    settled = isomorphic_labelled(a, b, budget or DEFAULT_BUDGET)
+    if settled is not None or budget is not None:
+        return settled
+    return nx.is_isomorphic(a, b, node_match=lambda x, y: x["label"] == y["label"])
 
 
 def _degrees(graph: Hypergraph) -> list[int]:
@@ -94,6 +75,7 @@ def _degrees(graph: Hypergraph) -> list[int]:
 
 
 def _clique_expansions_isomorphic(first: Hypergraph, second: Hypergraph) -> bool:
+    """Whether the clique expansions are isomorphic, as far as a budgeted search settles it (unsettled: False)."""
     import networkx as nx
 
     def expansion(graph):
@@ -102,10 +84,7 @@ def _clique_expansions_isomorphic(first: Hypergraph, second: Hypergraph) -> bool
         g.add_edges_from((u, v) for u, near in enumerate(graph.neighbours) for v in near if u < v)
         return g
 
-    a, b = expansion(first), expansion(second)
-    if a.number_of_edges() != b.number_of_edges() or not _refine_colours(a, b):
-        return False
-    return nx.is_isomorphic(a, b, node_match=lambda x, y: x["colour"] == y["colour"])
+    return bool(isomorphic_labelled(expansion(first), expansion(second)))
 
 
 def _shuffled(graph: Hypergraph, edges, rng, graph_id: str) -> Hypergraph:
@@ -120,7 +99,8 @@ class Isomorphism(Task):
     Positive: a random relabelling. Negatives, all verified non-isomorphic exactly:
     "degree_preserving" (hard, share ``hard_negatives``): two hyperedges swap a
     vertex each, so every vertex keeps its degree and every hyperedge its size
-    (one with the same clique expansion is preferred), and comparing degrees
+    (one whose clique expansion is also isomorphic is preferred; ``meta["same_clique_expansion"]``
+    is True only when a search settled it), and comparing degrees
     cannot tell; otherwise "rewired" (one vertex of one hyperedge moved) or
     "random" (every hyperedge redrawn with its size, as LLM4Hypergraph).
     ``meta["pair"]`` records which.
@@ -184,8 +164,8 @@ class Isomorphism(Task):
             if not repeats_allowed and len(set(edges)) < len(edges):
                 continue
             candidate = Hypergraph(graph.names, tuple(edges))
-            if isomorphic(graph, candidate):
-                continue
+            if isomorphic(graph, candidate, budget=DEFAULT_BUDGET) is not False:
+                continue  # isomorphic after all, or not settled within the budget
             if _clique_expansions_isomorphic(graph, candidate):
                 return edges, True
             found.append(edges)
@@ -216,7 +196,7 @@ class Isomorphism(Task):
             if not repeats_allowed and len(set(edges)) < len(edges):
                 continue
             candidate = Hypergraph(graph.names, tuple(edges))
-            if not isomorphic(graph, candidate):
+            if isomorphic(graph, candidate, budget=DEFAULT_BUDGET) is False:
                 return edges
         return None
 
