@@ -524,3 +524,39 @@ def test_a_max_seq_length_no_example_fits_is_named_before_any_evaluation(tmp_pat
     assert "model.max_seq_length: no training example fits in 8 tokens" in done.stderr
     (run,) = tmp_path.iterdir()
     assert not (run / "base_metrics.json").exists()  # failed before the base evaluation
+
+
+# --- 9. a full disk while the dataset cache is written; an empty evaluation split ------------------------
+
+
+@pytest.mark.timeout(120)
+def test_a_full_disk_while_caching_the_dataset_names_the_key_and_keeps_the_earlier_entry(edge_recipe, monkeypatch):
+    import errno
+
+    import datasets
+
+    entry = Path(build(edge_recipe)["cache_path"])
+    before = snapshot(entry)
+
+    def full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(datasets.DatasetDict, "save_to_disk", full)
+    with pytest.raises(DataError) as caught:
+        build(edge_recipe, force=True)
+    assert caught.value.key == "data.cache_dir" and "No space left on device" in caught.value.message
+    assert snapshot(entry) == before and not list(entry.parent.glob(".*"))
+    monkeypatch.undo()
+    assert build(edge_recipe)["cached"] is True
+
+
+@pytest.mark.timeout(120)
+def test_an_empty_evaluation_split_names_the_key_before_training(core_plugin, write_recipe, tmp_path):
+    path = write_recipe()
+    flow = RunFlow(load_recipe(path, ['generation.split="validation"', "data.num_examples.validation=0"]),
+                   output_dir=tmp_path / "runs")
+    flow.setup_strategy()
+    flow.setup_run_dir()
+    with pytest.raises(RecipeError) as caught:
+        flow.setup_data()
+    assert caught.value.key == "data.num_examples.validation" and "empty" in caught.value.message

@@ -112,6 +112,11 @@ class RunFlow:
             self.run_dir.log(f"warning: {warning}")
         self.run_dir.write_json(DATA_REPORT_FILE, data_report)
         self.eval_split = self.datasets[self.recipe.generation.split]
+        if len(self.eval_split) == 0:  # say which key emptied it before anything trains
+            split = self.recipe.generation.split
+            key = "data.frozen_eval" if split == "test" and self.recipe.data.frozen_eval else f"data.num_examples.{split}"
+            raise RecipeError(f"the {split!r} split that generation.split evaluates is empty (see {DATA_REPORT_FILE} in "
+                              f"the run directory); expected examples", file=self.recipe.path, key=key)
 
     def setup_model(self) -> None:
         recipe = self.recipe
