@@ -450,3 +450,14 @@ def test_the_answer_is_read_after_ans_colon_first():
     assert answer_prefix("<think></think>From v0. Ans: [1]<eot>", "From v0.") == "<think></think>"
     assert end_of_answer("Ansel 1. Ans: [1] and [2]") == "Ansel 1. Ans: [1]"
     assert end_of_answer("Ans [1] and [2]") == "Ans [1]"
+
+
+@pytest.mark.timeout(30)
+def test_row_keys_ignore_the_trace_so_runs_with_and_without_pair_up():
+    from odin_core.records import row_key
+
+    plain = {"id": "test-000001", "prompt": "Q: ...\nA:", "completion": " Ans: [7]"}
+    traced = {**plain, "completion": " Vertices: v0 1, v1 2. Ans: [7]"}
+    assert row_key(plain) == row_key(traced)
+    assert row_key(plain) != row_key({**plain, "completion": " Ans: [6]"})
+    assert row_key(plain) == "test-000001:" + __import__("hashlib").sha256(b"Q: ...\nA:\x1f Ans: [7]").hexdigest()[:12]
