@@ -3,15 +3,18 @@
 Every answer is written ``Ans: [...]``. Parsing follows LLM4Hypergraph's scoring
 (its ``evaluate.py``), made explicit:
 
-* The answer is read after the first ``Ans`` (a model that keeps generating
-  writes its first answer first); when there is none, after ``the answer is``.
+* The answer is read after the first ``Ans:`` (a model that keeps generating
+  writes its first answer first); when there is none, after the first ``Ans``,
+  and when there is none of that either, after ``the answer is``. ``Ans:`` comes
+  first so that a reasoning trace before the answer (``data.rationale``) or a
+  vertex named "Ansel" cannot be mistaken for the answer.
   Inside, the first bracket pair ``[...]`` is the answer; a bracket left open
   (generation cut short) runs to the end of the text; with no bracket the rest
   of the text is the answer.
 * count: the first integer standing alone (the 3 of ``v3`` is a name). path_length:
   the first integer, or ``None`` when the
   answer says "no path"; holding both is contradictory.
-* yes_no: the words Yes / No (any case) anywhere after ``Ans``; an answer
+* yes_no: the words Yes / No (any case) anywhere after the marker; an answer
   holding both is wrong.
 * vertex_set: the set of vertex names found (duplicates collapse, order does
   not matter); ``[]``, "No vertices" or "none" is the empty set.
@@ -54,7 +57,8 @@ _INT = re.compile(r"(?<![A-Za-z0-9_])\d+(?![A-Za-z0-9_])")
 _WORD = re.compile(r"\w+")
 _VERTEX_ID = re.compile(r"(?<![\w])v\d+(?![\w])")
 _EMPTY_SET = re.compile(r"^(?:no\s+vertex|no\s+vertices|none|empty(?:\s+set)?|)$", re.IGNORECASE)
-_ANSWER_MARKERS = (re.compile(r"Ans"), re.compile(r"the answer is", re.IGNORECASE))
+#: where an answer starts, tried in turn: ``Ans:``, else a bare ``Ans``, else "the answer is"
+_ANSWER_MARKERS = (re.compile(r"Ans:"), re.compile(r"Ans"), re.compile(r"the answer is", re.IGNORECASE))
 
 
 def format_answer(kind: str, value) -> str:
@@ -78,12 +82,18 @@ def format_answer(kind: str, value) -> str:
     return f"Ans: [{body}]"
 
 
-def _after_marker(text: str) -> str | None:
+def answer_marker(text: str) -> tuple[int, int] | None:
+    """(start, end) of the marker the answer follows (``Ans:``, else ``Ans``, else "the answer is"), or None."""
     for marker in _ANSWER_MARKERS:
         match = marker.search(text)
         if match:
-            return text[match.end():]
+            return match.start(), match.end()
     return None
+
+
+def _after_marker(text: str) -> str | None:
+    span = answer_marker(text)
+    return None if span is None else text[span[1]:]
 
 
 def answer_region(text: str) -> str | None:
@@ -133,7 +143,7 @@ def parse_answer(kind: str, text: str, vertex_names=None):
     if kind not in ANSWER_KINDS:
         raise ValueError(f"unknown answer kind {kind!r}; expected one of {', '.join(ANSWER_KINDS)}")
     if kind == "yes_no":
-        # the whole text after Ans, brackets or not: "Ans: [Yes] ... No" holds both
+        # the whole text after the marker, brackets or not: "Ans: [Yes] ... No" holds both
         rest = _after_marker(text)
         if rest is None:
             return FORMAT_ERROR

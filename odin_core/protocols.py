@@ -65,6 +65,11 @@ class Question:
     answer_kind: str  # one of odin_core.answers.ANSWER_KINDS
     answer: Any  # structured value, JSON-serialisable (see odin_core.answers.format_answer)
     meta: dict = field(default_factory=dict)  # e.g. {"negative_scheme": "CNS", "heuristics": {"first_option": True}}
+    #: a short, exact, step-by-step trace that leads to ``answer`` from what the prompt shows, written before
+    #: ``Ans:`` when the recipe sets ``data.rationale = "trace"`` ("" for none). It must not contain "[", "]"
+    #: (generation stops at "]") nor "Ans:", and must mention only what every encoding the task is paired with
+    #: shows (no hyperedge names for a task that low-order encodings can express).
+    rationale: str = ""
 
 
 @runtime_checkable

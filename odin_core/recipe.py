@@ -284,6 +284,11 @@ def _check_data(recipe: Recipe, file) -> None:
         if (entry.name == "all" or entry.name in TASK_FAMILIES) and entry.model_extra:
             raise RecipeError(f"{entry.name!r} selects several tasks and takes no options; set options on a "
                               "task's own entry", file=file, key=f"data.tasks.{i}")
+    if (recipe.data.rationale == "trace" and recipe.data.frozen_eval and recipe.model is not None
+            and recipe.generation.max_new_tokens is None):
+        raise RecipeError(f"'trace' with data.frozen_eval = {recipe.data.frozen_eval!r}: the frozen set's completions "
+                          "hold no traces, so answer budgets taken from them leave no room for one; set "
+                          "generation.max_new_tokens (or data.frozen_eval = \"\")", file=file, key="data.rationale")
     sizes = recipe.data.split
     if abs(sizes.train + sizes.validation + sizes.test - 1.0) > 1e-6:
         raise RecipeError(f"fractions must add up to 1 (got {sizes.train + sizes.validation + sizes.test:g})",

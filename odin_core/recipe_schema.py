@@ -115,6 +115,9 @@ class DataSection(_Strict):
     split: SplitFractions = Field(SplitFractions(), description="fraction of hypergraphs per split")
     max_prompt_tokens: int = Field(2048, gt=0, description="examples whose prompt exceeds this are dropped and reported")
     balance_yes_no: bool = True
+    rationale: Literal["none", "trace"] = Field(
+        "none", description="'trace': each completion writes the task's step-by-step trace before 'Ans:' "
+                            "(tasks without one write the answer alone); 'none': the answer alone")
     num_proc: int = Field(1, ge=1)
     cache_dir: str = ".odin_cache/datasets"
     frozen_eval: str | None = Field(None, description="name of a frozen evaluation set in data/ used as the test split; "

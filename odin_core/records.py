@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 
+from odin_core.answers import answer_marker
+
 #: version of the stage records in metrics.json; bumped on any incompatible change
 SCHEMA_VERSION = 2
 #: the evaluator whose accuracy summarises a stage (records of schema 1 used the bare name)
@@ -21,6 +23,13 @@ def task_accuracy(record: dict) -> dict:
 
 
 def row_key(row) -> str:
-    """Identifies an evaluated row across runs: its id and a hash of what it asks and expects."""
-    digest = hashlib.sha256((row.get("prompt", "") + "\x1f" + row.get("completion", "")).encode("utf-8")).hexdigest()
+    """Identifies an evaluated row across runs: its id and a hash of what it asks and expects.
+
+    A reasoning trace before ``Ans:`` (``data.rationale``) is left out, so a run trained with traces is
+    compared on the same rows as one without (and trace-free rows keep the keys they always had)."""
+    completion = row.get("completion", "")
+    span = answer_marker(completion)
+    if span is not None and completion[:span[0]].strip():
+        completion = " " + completion[span[0]:]
+    digest = hashlib.sha256((row.get("prompt", "") + "\x1f" + completion).encode("utf-8")).hexdigest()
     return f"{row.get('id')}:{digest[:12]}"

@@ -166,11 +166,14 @@ def test_no_shallow_rule_answers_a_balanced_yes_no_task(name, graphs):
 def test_ambiguous_prompts_are_dropped():
     from odin_core.data.examples import drop_ambiguous
 
-    rows = [{"prompt": p, "completion": c, "task": "t", "encoding": "e"}
-            for p, c in (("a", "Yes"), ("a", "No"), ("b", "Yes"), ("b", "Yes"), ("c", "No"))]
+    rows = [{"prompt": p, "completion": c, "answer": c.split()[-1], "task": "t", "encoding": "e"}
+            for p, c in (("a", "Yes"), ("a", "No"), ("b", "Yes"), ("b", "Yes"), ("c", "No"), ("d", "one-trace Yes"),
+                         ("d", "another-trace Yes"))]
     drops: list = []
     kept = drop_ambiguous(rows, "train", drops)
-    assert [(r["prompt"], r["completion"]) for r in kept] == [("b", "Yes"), ("b", "Yes"), ("c", "No")]
+    # answers are compared, not completions: two traces of one answer are no ambiguity
+    assert [(r["prompt"], r["completion"]) for r in kept] == [("b", "Yes"), ("b", "Yes"), ("c", "No"),
+                                                             ("d", "one-trace Yes"), ("d", "another-trace Yes")]
     assert drops == [("train", "ambiguous", "t", "e")] * 2
 
 

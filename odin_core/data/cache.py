@@ -40,7 +40,8 @@ def fingerprint(recipe) -> str:
         component = reg[kind].get(name)
         if component is not None:
             try:
-                modules.add(Path(inspect.getfile(component.factory)))
+                # the factory's whole folder: helpers beside it (a task package's common.py) shape the bytes too
+                modules.update(Path(inspect.getfile(component.factory)).parent.glob("*.py"))
             except (TypeError, OSError):
                 code[f"{kind}:{name}"] = component.plugin
     for path in sorted(modules):

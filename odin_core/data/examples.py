@@ -15,6 +15,7 @@ from collections import Counter
 from odin_core.answers import format_answer
 from odin_core.chat import messages_for
 from odin_core.data.tokens import approx_tokens
+from odin_core.errors import DataError
 from odin_core.layout import COLUMNS, SPLITS
 from odin_core.seeds import derive_seed
 
@@ -64,6 +65,7 @@ class Generator:
         self.families = families
         self.budget = recipe.data.max_prompt_tokens
         self.chat = chat
+        self.rationale = recipe.data.rationale == "trace"
         self._cache: dict[tuple[int, str, str], str | None] = {}
 
     def _encode(self, graph, encoding: str, name: str, reusable: bool) -> str | None:
@@ -105,6 +107,8 @@ class Generator:
         if tokens > self.budget:
             return None, ("too_long", task_name, encoding)
         completion = " " + format_answer(question.answer_kind, question.answer)
+        if self.rationale and question.rationale:
+            completion = " " + checked_rationale(question.rationale, task_name) + completion
         meta = dict(question.meta)
         meta["graph_key"] = self.keys[id(graph)]
         meta["prompt_tokens"] = tokens
@@ -179,8 +183,21 @@ def generate(generator: Generator, counts: dict, num_proc: int):
     return rows, drops, cpu
 
 
+def checked_rationale(text: str, task_name: str) -> str:
+    """``text`` (a question's trace) on one line, or a DataError when it would break generation or parsing."""
+    text = " ".join(text.split())
+    bad = [mark for mark in ("[", "]", "Ans:") if mark in text]
+    if bad:
+        raise DataError(f"task {task_name!r} wrote a trace holding {' and '.join(map(repr, bad))}, which would end "
+                        f"generation or be read as the answer: {text[:200]!r}")
+    return text
+
+
 def drop_ambiguous(rows: list[dict], split: str, drops: list) -> list[dict]:
     """``rows`` without those whose prompt also appears with another answer (no model could answer both).
+
+    Answers are compared, not completions: two traces of one answer (two renamings
+    that both prove an isomorphism) are not ambiguous.
 
     Two hypergraphs can show the same thing (a small hypergraph with a hyperedge
     removed, say) while the question's answers differ; each such row is recorded
@@ -188,7 +205,7 @@ def drop_ambiguous(rows: list[dict], split: str, drops: list) -> list[dict]:
     """
     answers: dict[str, set] = {}
     for row in rows:
-        answers.setdefault(row["prompt"], set()).add(row["completion"])
+        answers.setdefault(row["prompt"], set()).add(row["answer"])
     kept = []
     for row in rows:
         if len(answers[row["prompt"]]) > 1:

@@ -12,7 +12,7 @@ from collections import Counter, defaultdict
 from odin_core.answers import format_answer
 from odin_core.errors import DataError
 from odin_core.evaluate.context import EvalContext
-from odin_core.evaluate.rows import answer_prefix, decode, rows_of, select_examples
+from odin_core.evaluate.rows import answer_prefix, decode, rationale_of, rows_of, select_examples
 from odin_core.evaluate.stage import jsonable, prediction_records, run_evaluators, write_predictions
 from odin_core.records import SCHEMA_VERSION
 from odin_core.recipe import create_evaluators
@@ -83,7 +83,8 @@ def _baseline_stage(name: str, answers: dict, examples: list[dict], evaluators, 
     generations, scores = [], []
     for row in covered:
         kind, value = answers[row["task"]]
-        generations.append(answer_prefix(row["completion"]) + format_answer(kind, value))
+        completion = row["completion"]
+        generations.append(answer_prefix(completion, rationale_of(completion)) + format_answer(kind, value))
         scores.append((1.0 if value else -1.0) if kind == "yes_no" else None)
     stage = f"baseline-{name}"
     context = EvalContext(covered, generations=generations, choice_scores=scores, stage=stage, split=split)

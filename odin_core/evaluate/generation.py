@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from odin_core.answers import format_answer
 from odin_core.chat import common_prefix, encode, model_uses_chat, pad_token_id, prompt_and_completion
 from odin_core.device import device_of
-from odin_core.evaluate.rows import answer_prefix, end_of_answer
+from odin_core.evaluate.rows import answer_prefix, end_of_answer, rationale_of
 
 
 @contextmanager
@@ -187,12 +187,15 @@ class ModelRunner:
             return generate(self.loaded, prompts, [self.budgets[row["task"]] for row in rows], self.batch_size)
 
     def choice_scores(self, rows) -> list[float]:
-        """log P(Yes answer) - log P(No answer) for each row (yes/no rows)."""
+        """log P(Yes answer) - log P(No answer) for each row (yes/no rows), scored right after the prompt.
+
+        A row's reasoning trace (``data.rationale``) is left out: scored after the gold trace, the
+        model would only have to copy the trace's conclusion."""
         chat = model_uses_chat(self.loaded)
         prompts, candidates = [], []
         for row in rows:
             prompt, completion = prompt_and_completion(self.loaded.tokenizer, row, chat)
-            prefix = answer_prefix(completion)
+            prefix = answer_prefix(completion, rationale_of(row["completion"]))
             for value in (True, False):
                 prompts.append(prompt)
                 candidates.append(prefix + format_answer("yes_no", value))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 
+from odin_core.answers import answer_marker
 from odin_core.errors import DataError
 
 
@@ -50,17 +51,33 @@ def check_columns(rows: list[dict], needed, where: str) -> None:
                         f"it has {', '.join(sorted(rows[0]))}")
 
 
-def answer_prefix(completion: str) -> str:
-    """Whatever precedes ``Ans`` in a canonical completion (the leading space of ``" Ans: [3]"``)."""
-    at = completion.find("Ans")
-    return completion[:at] if at > 0 else ""
+def rationale_of(completion: str) -> str:
+    """The reasoning trace a canonical completion writes before ``Ans:`` ("" when it has none)."""
+    span = answer_marker(completion)
+    return completion[:span[0]].strip() if span is not None else ""
+
+
+def answer_prefix(completion: str, rationale: str = "") -> str:
+    """Whatever precedes ``Ans:`` in a canonical completion (the leading space of ``" Ans: [3]"``), less ``rationale``.
+
+    ``rationale`` (``rationale_of`` of the row's completion) is cut out, so that
+    choice scores and baseline answers never read the gold trace: with it, a
+    model would be scored on copying the trace's conclusion.
+    """
+    span = answer_marker(completion)
+    prefix = completion[:span[0]] if span is not None and span[0] > 0 else ""
+    if rationale:
+        cut = prefix.rfind(rationale)
+        if cut >= 0:
+            prefix = prefix[:cut] + prefix[cut + len(rationale):].lstrip(" ")
+    return prefix
 
 
 def end_of_answer(text: str) -> str:
-    """``text`` cut after the first ``]`` that follows ``Ans``: what a model says after its answer is not read."""
-    at = text.find("Ans")
-    if at < 0:
+    """``text`` cut after the first ``]`` that follows ``Ans:`` (else ``Ans``): what a model says after its answer
+    is not read."""
+    span = answer_marker(text)
+    if span is None:
         return text
-    close = text.find("]", at)
+    close = text.find("]", span[0])
     return text if close < 0 else text[: close + 1]
-

@@ -1,4 +1,10 @@
-"""What every task module shares: answer formats, vertex helpers, options, and the heuristics contract.
+"""What every task module shares: answer formats, vertex helpers, options, traces, and the heuristics contract.
+
+Traces (``Question.rationale``): a short, exact account of how the answer follows
+from the prompt, computed from the hypergraph without the task's ``rng`` (a
+question is the same with or without it). A task that low-order encodings can
+express mentions only vertices and which of them share a hyperedge, never
+hyperedge names; no trace holds "[", "]" or "Ans".
 
 Heuristics: each question records, in ``meta["heuristics"]``, what shallow rules
 a model could learn instead of the task would answer (``{rule: answer}``, answers
@@ -116,7 +122,66 @@ def without_edge(graph: Hypergraph, index: int) -> Hypergraph:
     return Hypergraph(graph.names, graph.edges[:index] + graph.edges[index + 1:], graph.graph_id, graph.params)
 
 
-def yes_no_question(graphs, text: str, answer: bool, heuristics: dict | None = None, **meta) -> Question:
+def yes_no_question(graphs, text: str, answer: bool, heuristics: dict | None = None, *, trace: str = "",
+                    **meta) -> Question:
     """A yes/no question; its heuristics always include ``first_option`` (the format lists [Yes] first)."""
     rules = {"first_option": True, **(heuristics or {})}
-    return Question(graphs, f"{text} {YES_NO_FORMAT}", "yes_no", answer, {**meta, "heuristics": rules})
+    return Question(graphs, f"{text} {YES_NO_FORMAT}", "yes_no", answer, {**meta, "heuristics": rules}, trace)
+
+
+# --- traces ------------------------------------------------------------------------------------------------
+
+
+def listing(items) -> str:
+    """``a, b, c``, or ``none``."""
+    items = [str(x) for x in items]
+    return ", ".join(items) if items else "none"
+
+
+def tally(items) -> str:
+    """Items with a running count, ``v0 1, v3 2, v5 3``: the last number is how many there are."""
+    return ", ".join(f"{x} {k}" for k, x in enumerate(items, 1))
+
+
+def edge_name(i: int) -> str:
+    return f"e{i}"
+
+
+def bfs_trace(graph: Hypergraph, source: int, target: int) -> str:
+    """Breadth-first search from ``source`` in the clique expansion, one frontier per hop, until ``target``.
+
+    ``From v0, hop 1: v2, v5; hop 2: v1, v4; v4 at hop 2.`` or, when the
+    search runs dry, ``...; hop 3: none; v4 not reached.`` Only vertices and
+    which pairs share a hyperedge, so it suits low-order encodings too.
+    """
+    neighbours = graph.neighbours
+    seen = {source}
+    frontier = [source]
+    hops_seen = []
+    while True:
+        following = sorted({y for x in frontier for y in neighbours[x] if y not in seen})
+        seen.update(following)
+        hops_seen.append(f"hop {len(hops_seen) + 1}: {listing(graph.names[v] for v in following)}")
+        if target in following or not following:
+            break
+        frontier = following
+    verdict = f"at hop {len(hops_seen)}" if target in seen else "not reached"
+    return f"From {graph.names[source]}, " + "; ".join(hops_seen) + f"; {graph.names[target]} {verdict}."
+
+
+def containment_trace(graph: Hypergraph, order) -> str:
+    """Hyperedges holding the first vertex of ``order``, then which of those hold each next one, until none.
+
+    ``Hyperedges with v1: e0, e3, e5; also v4: e3; also v7: none; no hyperedge holds them all.``
+    """
+    incidence = graph.incidence
+    order = list(order)
+    common = set(incidence[order[0]])
+    parts = [f"Hyperedges with {graph.names[order[0]]}: {listing(edge_name(i) for i in sorted(common))}"]
+    for v in order[1:]:
+        if not common:
+            break
+        common &= incidence[v]
+        parts.append(f"also {graph.names[v]}: {listing(edge_name(i) for i in sorted(common))}")
+    verdict = f"{edge_name(min(common))} holds them all." if common else "no hyperedge holds them all."
+    return "; ".join(parts) + "; " + verdict

@@ -8,12 +8,16 @@ from .common import (
     COUNT_FORMAT,
     SET_FORMAT,
     Task,
+    containment_trace,
+    edge_name,
     in_one_hyperedge,
+    listing,
     names,
     pairwise_covered,
     pick_label,
     set_text,
     stratified,
+    tally,
     yes_no_question,
 )
 
@@ -37,7 +41,8 @@ class HyperedgeDegree(Task):
             return None
         i = stratified(rng, range(graph.num_edges), lambda j: len(graph.edges[j]))
         text = f"What is the degree of hyperedge e{i}, that is, how many vertices does it contain? {COUNT_FORMAT}"
-        return Question([graph], text, self.answer_kind, len(graph.edges[i]))
+        trace = f"e{i} holds {tally(graph.names[v] for v in graph.edges[i])}."
+        return Question([graph], text, self.answer_kind, len(graph.edges[i]), rationale=trace)
 
 
 def uncovered_cliques(graph, size: int, rng, limit: int = CLIQUE_LIMIT) -> list[tuple[int, ...]]:
@@ -140,8 +145,9 @@ class VertexSetConnection(Task):
         first, second = set_text(graph, chosen[:cut]), set_text(graph, chosen[cut:])
         text = (f"Is the vertex set {first} connected to the vertex set {second}, that is, does a single hyperedge "
                 f"contain all of these vertices?")
+        order = sorted(chosen[:cut]) + sorted(chosen[cut:])  # as the question lists them
         return yes_no_question([graph], text, label, {"pairwise_cover": pairwise_covered(graph, chosen)},
-                               query=kind)
+                               trace=containment_trace(graph, order), query=kind)
 
 
 class VertexSetInHyperedge(Task):
@@ -159,7 +165,7 @@ class VertexSetInHyperedge(Task):
         chosen, kind = drawn
         text = f"Is the vertex set {set_text(graph, chosen)} contained in a single hyperedge?"
         return yes_no_question([graph], text, label, {"pairwise_cover": pairwise_covered(graph, chosen)},
-                               query=kind)
+                               trace=containment_trace(graph, sorted(chosen)), query=kind)
 
 
 def has_nested_hyperedge(graph) -> bool:
@@ -179,6 +185,22 @@ def has_nested_hyperedge(graph) -> bool:
     return False
 
 
+def nesting_trace(graph) -> str:
+    """Each hyperedge in turn with a larger hyperedge holding it, up to the first that has one.
+
+    ``e0 in none, e1 in none, e2 in e5.`` or ``e0 in none, e1 in none; none lies in a larger one.``
+    """
+    sets = [set(edge) for edge in graph.edges]
+    parts = []
+    for i, edge in enumerate(sets):
+        holder = next((j for j, other in enumerate(sets) if len(other) > len(edge) and edge <= other), None)
+        if holder is not None:
+            parts.append(f"e{i} in {edge_name(holder)}")
+            return ", ".join(parts) + "."
+        parts.append(f"e{i} in none")
+    return ", ".join(parts) + "; none lies in a larger one."
+
+
 class HyperedgeInHyperedge(Task):
     """Is some hyperedge contained in another, larger one? (yes/no, one question per hypergraph)"""
 
@@ -193,7 +215,7 @@ class HyperedgeInHyperedge(Task):
         if want is not None and answer != want:
             return None
         return yes_no_question([graph], "Is any hyperedge of G contained in another hyperedge that has more vertices?",
-                               answer)
+                               answer, trace=nesting_trace(graph))
 
 
 class SharedVertices(Task):
@@ -215,4 +237,5 @@ class SharedVertices(Task):
             i, j = rng.sample(range(m), 2)
         shared = set(graph.edges[i]).intersection(graph.edges[j])
         text = f"Which vertices do hyperedges e{i} and e{j} share? {SET_FORMAT}"
-        return Question([graph], text, self.answer_kind, names(graph, shared))
+        trace = "; ".join(f"e{k} holds {listing(names(graph, graph.edges[k]))}" for k in (i, j)) + "."
+        return Question([graph], text, self.answer_kind, names(graph, shared), rationale=trace)

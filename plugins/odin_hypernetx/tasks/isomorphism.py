@@ -5,7 +5,7 @@ from __future__ import annotations
 from odin_core import Hypergraph, Question
 
 from ..structures import STRUCTURE_LABELS
-from .common import Task, pick_label, yes_no_question
+from .common import Task, listing, pick_label, yes_no_question
 from .matching import DEFAULT_BUDGET, isomorphic_labelled
 
 LABEL_FORMAT = ('List the answer after "Ans:" in the format '
@@ -93,6 +93,44 @@ def _shuffled(graph: Hypergraph, edges, rng, graph_id: str) -> Hypergraph:
     return Hypergraph(graph.names, tuple(edges), graph_id, graph.params)
 
 
+def _invariants(graph: Hypergraph) -> list[tuple[str, str]]:
+    """The cheap invariants a trace compares, in order, as (name, value): counts, then sorted sizes and degrees."""
+    return [("vertices", str(graph.num_vertices)), ("hyperedges", str(graph.num_edges)),
+            ("hyperedge sizes", listing(sorted(map(len, graph.edges)))),
+            ("vertex degrees", listing(_degrees(graph)))]
+
+
+def _signatures(graph: Hypergraph) -> dict[tuple[int, ...], int]:
+    """How many hyperedges have each multiset of member degrees (the first part of ``_profile``)."""
+    degrees = [len(edges) for edges in graph.incidence]
+    counts: dict[tuple[int, ...], int] = {}
+    for edge in graph.edges:
+        key = tuple(sorted(degrees[v] for v in edge))
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def isomorphism_trace(first: Hypergraph, second: Hypergraph, permutation=None) -> str:
+    """The invariants compared, then the renaming (``permutation``: vertex v of G1 is vertex permutation[v] of G2)
+    or the first invariant that differs, or, when they all agree, that no renaming exists."""
+    alike = []
+    for (what, a), (_, b) in zip(_invariants(first), _invariants(second)):
+        if a != b:
+            head = f"Both have {'; '.join(alike)}; but " if alike else ""
+            return f"{head}{what}: G1 {a}, G2 {b}; so no renaming exists."
+        alike.append(f"{a} {what}" if what in ("vertices", "hyperedges") else f"{what} {a}")
+    head = f"Both have {'; '.join(alike)}."
+    if permutation is not None:
+        mapping = ", ".join(f"{first.names[v]} to {second.names[permutation[v]]}" for v in range(first.num_vertices))
+        return f"{head} Renaming {mapping} turns G1 into G2."
+    a, b = _signatures(first), _signatures(second)
+    differing = next((key for key in sorted(set(a) | set(b)) if a.get(key, 0) != b.get(key, 0)), None)
+    if differing is not None:
+        return (f"{head} Hyperedges whose vertices have degrees {listing(differing)}: G1 {a.get(differing, 0)}, "
+                f"G2 {b.get(differing, 0)}; so no renaming exists.")
+    return f"{head} These agree, but no renaming turns G1 into G2."
+
+
 class Isomorphism(Task):
     """Are two hypergraphs isomorphic? (yes/no; negatives share the vertex count and hyperedge sizes)
 
@@ -139,11 +177,12 @@ class Isomorphism(Task):
                 return None
         first = _shuffled(graph, graph.edges, rng, graph.graph_id)
         second = _shuffled(graph, edges, rng, f"{graph.graph_id}/G2")
+        trace = isomorphism_trace(first, second, permutation if label else None)
         heuristics = {"degree_multiset": _degrees(first) == _degrees(second),
                       "edge_size_multiset": sorted(map(len, first.edges)) == sorted(map(len, second.edges))}
         text = ("Are G1 and G2 isomorphic, that is, can the vertices of G1 be renamed so that its hyperedges "
                 "become exactly the hyperedges of G2?")
-        return yes_no_question([first, second], text, label, heuristics, pair=pair, **meta)
+        return yes_no_question([first, second], text, label, heuristics, trace=trace, pair=pair, **meta)
 
     @staticmethod
     def _degree_preserving(graph, rng, attempts: int = 24, keep: int = 6):
@@ -208,6 +247,26 @@ def _size_rule(graph: Hypergraph) -> str:
     return {3: STRUCTURE_LABELS[0], 4: STRUCTURE_LABELS[1]}.get(common, STRUCTURE_LABELS[2])
 
 
+def structure_trace(graph: Hypergraph) -> str:
+    """What tells the families apart: the hyperedges of more than 2 vertices, their size, the vertices in all of them.
+
+    ``Hyperedges of more than 2 vertices: 6, of 3 vertices; in all of them: v4, leaving 2 in each.`` A wheel's hub
+    is in all of its at least 3 such hyperedges, each of which holds 2 rim vertices besides; no vertex is in all
+    of a pyramid's, and a table's shared corner (2 x 2 squares) or side (2 squares) leaves 3 vertices or has fewer
+    than 3 hyperedges; then 3 vertices name a pyramid and 4 a table.
+    """
+    big = [set(edge) for edge in graph.edges if len(edge) > 2]
+    if not big:
+        return "No hyperedge has more than 2 vertices."
+    common = set.intersection(*big)
+    sizes = sorted({len(edge) for edge in big})
+    shared = listing(graph.names[v] for v in sorted(common))
+    if common and len(sizes) == 1:
+        shared += f", leaving {sizes[0] - len(common)} in each"
+    return (f"Hyperedges of more than 2 vertices: {len(big)}, of {' or '.join(map(str, sizes))} vertices; "
+            f"in all of them: {shared}.")
+
+
 class StructureClassification(Task):
     """Name the structure family of a hypergraph from the ``hypernetx.structures`` source.
 
@@ -230,4 +289,5 @@ class StructureClassification(Task):
                 "Any hyperedge of 2 vertices is a decoration hanging off the structure. "
                 f"{LABEL_FORMAT}")
         heuristics = {"first_option": STRUCTURE_LABELS[0], "hyperedge_size": _size_rule(graph)}
-        return Question([graph], text, self.answer_kind, label, {"heuristics": heuristics})
+        return Question([graph], text, self.answer_kind, label, {"heuristics": heuristics},
+                        rationale=structure_trace(graph))

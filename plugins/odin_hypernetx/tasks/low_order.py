@@ -10,9 +10,13 @@ from .common import (
     SET_FORMAT,
     Task,
     active_vertices,
+    bfs_trace,
+    edge_name,
     hops,
+    listing,
     names,
     stratified,
+    tally,
     yes_no_question,
 )
 
@@ -20,6 +24,15 @@ from .common import (
 def _isolated_rule(graph, u: int, v: int) -> bool:
     """The shortcut for connection questions: "No" exactly when a queried vertex is in no hyperedge."""
     return bool(graph.incidence[u]) and bool(graph.incidence[v])
+
+
+def partition_trace(graph, v: int) -> str:
+    """Every other vertex sorted by whether it shares a hyperedge with ``v``: ``v3 pairs with v0, v5; unpaired: v1.``"""
+    near = graph.neighbours[v]
+    others = [w for w in range(graph.num_vertices) if w != v]
+    paired = listing(graph.names[w] for w in others if w in near)
+    unpaired = listing(graph.names[w] for w in others if w not in near)
+    return f"{graph.names[v]} pairs with {paired}; unpaired: {unpaired}."
 
 
 class VertexCount(Task):
@@ -32,7 +45,9 @@ class VertexCount(Task):
     def generate(self, graph, rng, want=None):
         if graph.num_vertices == 0:
             return None
-        return Question([graph], f"How many vertices does G have? {COUNT_FORMAT}", self.answer_kind, graph.num_vertices)
+        trace = f"Vertices: {tally(graph.names)}."
+        return Question([graph], f"How many vertices does G have? {COUNT_FORMAT}", self.answer_kind, graph.num_vertices,
+                        rationale=trace)
 
 
 class HyperedgeCount(Task):
@@ -45,7 +60,9 @@ class HyperedgeCount(Task):
     def generate(self, graph, rng, want=None):
         if graph.num_edges == 0:
             return None
-        return Question([graph], f"How many hyperedges does G have? {COUNT_FORMAT}", self.answer_kind, graph.num_edges)
+        trace = f"Hyperedges: {tally(edge_name(i) for i in range(graph.num_edges))}."
+        return Question([graph], f"How many hyperedges does G have? {COUNT_FORMAT}", self.answer_kind, graph.num_edges,
+                        rationale=trace)
 
 
 class VertexDegree(Task):
@@ -61,7 +78,8 @@ class VertexDegree(Task):
             return None
         v = stratified(rng, members, lambda w: len(graph.incidence[w]))
         text = f"What is the degree of vertex {graph.names[v]}, that is, how many hyperedges contain it? {COUNT_FORMAT}"
-        return Question([graph], text, self.answer_kind, len(graph.incidence[v]))
+        trace = f"Hyperedges with {graph.names[v]}: {tally(edge_name(i) for i in sorted(graph.incidence[v]))}."
+        return Question([graph], text, self.answer_kind, len(graph.incidence[v]), rationale=trace)
 
 
 class VertexConnection(Task):
@@ -89,7 +107,11 @@ class VertexConnection(Task):
         if rng.random() < 0.5:
             u, v = v, u
         text = f"Is vertex {graph.names[u]} connected to vertex {graph.names[v]}, that is, do they share a hyperedge?"
-        return yes_no_question([graph], text, v in neighbours[u], {"isolated_vertex": _isolated_rule(graph, u, v)})
+        near = neighbours[u]
+        verdict = "among them" if v in near else "not among them"
+        trace = (f"{graph.names[u]} shares a hyperedge with {listing(graph.names[w] for w in sorted(near))}; "
+                 f"{graph.names[v]} is {verdict}.")
+        return yes_no_question([graph], text, v in near, {"isolated_vertex": _isolated_rule(graph, u, v)}, trace=trace)
 
     @staticmethod
     def _unconnected_pair(graph, active, rng):
@@ -115,7 +137,8 @@ class ConnectedVertices(Task):
         active = active_vertices(graph)
         v = rng.choice(active) if active else rng.randrange(graph.num_vertices)
         text = f"Which vertices share a hyperedge with vertex {graph.names[v]}? {SET_FORMAT}"
-        return Question([graph], text, self.answer_kind, names(graph, graph.neighbours[v]))
+        return Question([graph], text, self.answer_kind, names(graph, graph.neighbours[v]),
+                        rationale=partition_trace(graph, v))
 
 
 class DisconnectedVertices(Task):
@@ -134,7 +157,7 @@ class DisconnectedVertices(Task):
         answer = [graph.names[w] for w in range(graph.num_vertices) if w != v and w not in near]
         name = graph.names[v]
         text = f"Which vertices share no hyperedge with vertex {name} ({name} itself excluded)? {SET_FORMAT}"
-        return Question([graph], text, self.answer_kind, answer)
+        return Question([graph], text, self.answer_kind, answer, rationale=partition_trace(graph, v))
 
 
 class ShortestPath(Task):
@@ -152,7 +175,7 @@ class ShortestPath(Task):
         reached = hops(graph, u)
         text = (f"What is the length of the shortest path from vertex {graph.names[u]} to vertex {graph.names[v]}, "
                 f"where each step moves between two vertices that share a hyperedge? {PATH_FORMAT}")
-        return Question([graph], text, self.answer_kind, reached.get(v))
+        return Question([graph], text, self.answer_kind, reached.get(v), rationale=bfs_trace(graph, u, v))
 
 
 class Reachability(Task):
@@ -187,4 +210,5 @@ class Reachability(Task):
             answer = want
         text = (f"Can vertex {graph.names[v]} be reached from vertex {graph.names[u]} by moving between vertices "
                 f"that share a hyperedge?")
-        return yes_no_question([graph], text, answer, {"isolated_vertex": _isolated_rule(graph, u, v)})
+        return yes_no_question([graph], text, answer, {"isolated_vertex": _isolated_rule(graph, u, v)},
+                               trace=bfs_trace(graph, u, v))

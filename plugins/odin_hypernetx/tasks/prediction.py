@@ -44,8 +44,10 @@ class HyperedgeCompletion(Task):
                 f"Which are its other vertices? {SET_FORMAT}")
         remaining = without_edge(graph, i)
         heuristics = {"isolated_vertices": names(remaining, isolated_vertices(remaining))}
+        # what the prompt settles is how many to name, not which: the trace says no more
+        trace = f"It had {len(edge)} vertices and {len(shown)} are named, so {len(missing)} to find."
         return Question([remaining], text, self.answer_kind, names(graph, missing),
-                        {"hyperedge_size": len(edge), "shown": len(shown), "heuristics": heuristics})
+                        {"hyperedge_size": len(edge), "shown": len(shown), "heuristics": heuristics}, trace)
 
 
 class HyperedgeDiscrimination(Task):
