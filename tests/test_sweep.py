@@ -131,7 +131,7 @@ def test_sweep_errors_are_one_line_before_any_trial(tmp_path):
 
 # --- real sweeps of a tiny scratch model ----------------------------------------------------------
 
-TINY = ["--set", "training.engine=transformers", "--set", "training.max_steps=12", "--set", "training.save_steps=4",
+TINY = ["--set", "training.engine=transformers", "--set", "training.max_steps=8", "--set", "training.save_steps=4",
         "--set", "training.eval_steps=4", "--set", "training.logging_steps=4",
         "--set", "data.num_examples.train=96", "--set", "data.num_examples.validation=8",
         "--set", "data.num_examples.test=17", "--set", "data.sources.0.count=60",
@@ -183,11 +183,13 @@ def test_a_sweep_writes_its_summary_and_the_best_values_reproduce(tmp_path):
 @pytest.mark.timeout(900)
 def test_a_killed_sweep_resumes_without_losing_or_repeating_trials(tmp_path):
     output = tmp_path / "sweeps"
-    process = subprocess.Popen([sys.executable, "-m", "odin_core", *SWEEP, "--trials", "3", "--prune-after", "1",
+    process = subprocess.Popen([sys.executable, "-m", "odin_core", *SWEEP, "--trials", "2", "--prune-after", "1",
                                 "--output-dir", str(output)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                text=True, cwd=REPO)
     deadline = time.time() + 600
-    while not list(output.glob("*/trials/trial-0001/checkpoints/checkpoint-4/trainer_state.json")):
+    # trial 1's run directory exists: trial 0 is finished and trial 1 running (and not yet prunable: that needs
+    # its first evaluation, at step 4)
+    while not list(output.glob("*/trials/trial-0001/recipe.toml")):
         if process.poll() is not None:
             raise AssertionError(process.stderr.read()[-3000:])
         assert time.time() < deadline, "the sweep never reached its second trial"
@@ -207,10 +209,78 @@ def test_a_killed_sweep_resumes_without_losing_or_repeating_trials(tmp_path):
     assert rows[1]["state"] == "interrupted" and rows[1]["rerun_as"] == 2
     assert rows[2]["rerun_of"] == 1 and rows[2]["params"] == rows[1]["params"]  # the same values, from the start
     counted = [r for r in rows.values() if r["state"] in ("complete", "pruned", "failed")]
-    assert summary["finished"] == len(counted) == 3 and sorted(rows) == [0, 1, 2, 3]
-    assert len({r["run_dir"] for r in rows.values()}) == 4
+    assert summary["finished"] == len(counted) == 2 and sorted(rows) == [0, 1, 2]
+    assert len({r["run_dir"] for r in rows.values()}) == 3
     assert not (sweep_dir / "sweep.lock").exists()
 
-    # finished: resuming again runs nothing; --trials raises the total
+    # finished: resuming again runs nothing
     again = run_odin("sweep", "--resume", str(sweep_dir))
     assert again.returncode == 0 and _summary(sweep_dir)["trials_table"] == summary["trials_table"]
+
+
+# --- the sweep loop with stand-in runs (no training): pruning, interruption, resume ------------------
+
+
+class FakeFlow:
+    """Stands in for RunFlow: reports a validation loss that depends on the learning rate, at steps 4, 8, 12."""
+
+    interrupt_at_trial = None
+    started: list = []
+
+    def __init__(self, recipe, *, run_dir, overrides, on_eval):
+        self.recipe, self.run_dir, self.on_eval = recipe, run_dir, on_eval
+
+    def run(self):
+        import math
+
+        from odin_core.flows.run import RunResult
+
+        number = int(self.run_dir.path.name.split("-")[1])
+        FakeFlow.started.append(number)
+        self.run_dir.path.mkdir(parents=True)
+        if number == FakeFlow.interrupt_at_trial:
+            raise KeyboardInterrupt
+        distance = abs(math.log10(self.recipe.training.learning_rate) + 3)  # best at 1e-3
+        for step in (4, 8, 12):
+            loss = 2 + distance + 4 / step
+            self.on_eval(step, {"eval_loss": loss})
+        return RunResult(self.run_dir.path, {"training": {"eval_loss": loss}})
+
+
+@pytest.mark.timeout(120)
+def test_sweep_loop_prunes_counts_and_resumes(tmp_path, monkeypatch):
+    from optuna.trial import TrialState
+
+    import odin_core.flows.run
+    from odin_core.flows.sweep import resume_sweep, start_sweep
+
+    monkeypatch.setattr(odin_core.flows.run, "RunFlow", FakeFlow)
+    FakeFlow.started, FakeFlow.interrupt_at_trial = [], 3
+    messages = []
+    with pytest.raises(KeyboardInterrupt):
+        start_sweep("recipes/quickstart.toml", ["training.learning_rate=loguniform:1e-5:1e-1", "lora.r=8,16"],
+                    trials=8, metric="training.eval_loss", output_dir=tmp_path, prune_after=1, echo=messages.append)
+    sweep_dir = next(tmp_path.iterdir())
+    assert FakeFlow.started == [0, 1, 2, 3] and not (sweep_dir / "sweep.lock").exists()
+    assert "interrupted during trial 3" in messages[-1]
+
+    FakeFlow.interrupt_at_trial = None
+    result = resume_sweep(sweep_dir, echo=messages.append)
+    rows = {r["number"]: r for r in result.summary["trials_table"]}
+    assert rows[3]["state"] == "interrupted" and rows[4]["rerun_of"] == 3 and rows[4]["params"] == rows[3]["params"]
+    assert FakeFlow.started[:5] == [0, 1, 2, 3, 4] and len(FakeFlow.started) == 9  # 8 counted + 1 interrupted
+    assert result.summary["finished"] == 8 and sum(r["state"] in ("complete", "pruned") for r in rows.values()) == 8
+    pruned = [r for r in rows.values() if r["state"] == "pruned"]
+    assert pruned and all(r["pruned_at_step"] in (4, 8, 12) for r in pruned)
+    best = result.summary["best"]
+    assert best["value"] == min(r["value"] for r in rows.values() if r["state"] == "complete")
+    assert best["overrides"][0].startswith("training.learning_rate=")
+
+    import optuna
+
+    study = optuna.load_study(study_name="odin-sweep", storage=f"sqlite:///{sweep_dir / 'study.db'}")
+    states = [t.state for t in study.trials]
+    assert states.count(TrialState.FAIL) == 1 and TrialState.RUNNING not in states
+
+    again = resume_sweep(sweep_dir, trials=9, echo=messages.append)  # one more
+    assert again.summary["finished"] == 9 and len(FakeFlow.started) == 10

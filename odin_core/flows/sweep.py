@@ -94,8 +94,17 @@ def _distributions(specs) -> dict:
     return made
 
 
+def _optuna():
+    try:
+        import optuna
+    except ImportError:
+        raise OdinError("odin sweep needs Optuna, which is not installed: pip install optuna (a dependency of "
+                        "odin-slm: reinstalling the package brings it)") from None
+    return optuna
+
+
 def _open_study(sweep_dir: Path, config: SweepConfig, seed_offset: int):
-    import optuna
+    optuna = _optuna()
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     # a resumed sweep seeds its sampler past the trials already made, so that it does not draw them again
@@ -162,6 +171,7 @@ def start_sweep(recipe_path, params, *, trials: int, metric: str, direction: str
                 output_dir=None, prune: bool = True, prune_after: int = 5, echo=None) -> SweepResult:
     """A new sweep of ``recipe_path`` over ``params`` (``--param`` specs); returns its directory and summary."""
     overrides = list(overrides or ())
+    _optuna()
     if trials < 1:
         raise RecipeError(f"--trials must be at least 1 (got {trials})")
     check_metric_root(metric)
@@ -216,8 +226,6 @@ def _run_sweep(sweep_dir: Path, config: SweepConfig, specs, echo) -> SweepResult
                                              "message": message})
 
     with _lock(sweep_dir), _sigterm_interrupts():
-        import optuna  # noqa: F401  (a missing package fails here, before any trial)
-
         probe = _open_study(sweep_dir, config, 0)
         existing = len(probe.get_trials(deepcopy=False))
         study = _open_study(sweep_dir, config, existing) if existing else probe

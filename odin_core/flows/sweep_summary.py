@@ -169,7 +169,7 @@ def render(summary: dict, keys: list[str]) -> str:
         if "rerun_of" in row:
             state += f" (rerun of {row['rerun_of']})"
         if "error" in row:
-            state += f": {row['error'][:120]}"
+            state += ": " + " ".join(row["error"].split())[:120].replace("|", "\\|")
         rows.append([str(row["number"]), *(_shown(row["params"].get(k)) for k in keys), _shown(row["value"]),
                      state, f"`{_relative(row['run_dir'], base)}`"])
     lines += ["## Trials", "", table(["trial", *keys, summary["metric"], "state", "run directory"], rows), ""]
