@@ -183,34 +183,48 @@ def test_a_sweep_writes_its_summary_and_the_best_values_reproduce(tmp_path):
 @pytest.mark.timeout(900)
 def test_a_killed_sweep_resumes_without_losing_or_repeating_trials(tmp_path):
     output = tmp_path / "sweeps"
-    process = subprocess.Popen([sys.executable, "-m", "odin_core", *SWEEP, "--trials", "2", "--prune-after", "1",
+    process = subprocess.Popen([sys.executable, "-m", "odin_core", *SWEEP, "--trials", "3",
                                 "--output-dir", str(output)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                text=True, cwd=REPO)
     deadline = time.time() + 600
-    # trial 1's run directory exists: trial 0 is finished and trial 1 running (and not yet prunable: that needs
-    # its first evaluation, at step 4)
-    while not list(output.glob("*/trials/trial-0001/recipe.toml")):
-        if process.poll() is not None:
-            raise AssertionError(process.stderr.read()[-3000:])
-        assert time.time() < deadline, "the sweep never reached its second trial"
-        time.sleep(0.1)
-    process.send_signal(signal.SIGKILL)  # in the middle of trial 1, trial 0 finished
+
+    def wait_for(pattern):
+        while not list(output.glob(pattern)):
+            if process.poll() is not None:
+                raise AssertionError(process.stderr.read()[-3000:])
+            assert time.time() < deadline, f"the sweep never wrote {pattern}"
+            time.sleep(0.1)
+
+    # killed twice: in trial 1 after its first checkpoint, then (resumed) in trial 3 before any checkpoint
+    wait_for("*/trials/trial-0001/checkpoints/checkpoint-4/trainer_state.json")
+    process.send_signal(signal.SIGKILL)
     process.wait()
     sweep_dir = next(output.iterdir())
     assert [r["state"] for r in _summary(sweep_dir)["trials_table"]] == ["complete"]  # written after trial 0
     first = _summary(sweep_dir)["trials_table"][0]
+    process = subprocess.Popen([sys.executable, "-m", "odin_core", "sweep", "--resume", str(sweep_dir)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    wait_for("*/trials/trial-0003/recipe.toml")
+    process.send_signal(signal.SIGKILL)
+    process.wait()
 
     done = run_odin("sweep", "--resume", str(sweep_dir))
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "trial 1 was running when the sweep stopped" in done.stderr
+    assert "trial 3 was running when the sweep stopped" in done.stderr and "no checkpoint yet" in done.stderr
     summary = _summary(sweep_dir)
     rows = {r["number"]: r for r in summary["trials_table"]}
     assert rows[0] == first  # kept as it was, not run again
+    # trial 1 was continued from its checkpoint by trial 2, in its own run directory
     assert rows[1]["state"] == "interrupted" and rows[1]["rerun_as"] == 2
-    assert rows[2]["rerun_of"] == 1 and rows[2]["params"] == rows[1]["params"]  # the same values, from the start
+    assert rows[2]["rerun_of"] == 1 and rows[2]["continued"] and rows[2]["params"] == rows[1]["params"]
+    assert rows[2]["run_dir"] == rows[1]["run_dir"] and rows[2]["state"] == "complete"
+    continued = json.loads((sweep_dir / rows[2]["run_dir"] / "metrics.json").read_text())
+    assert continued["training"]["resumed_from_step"] == 4 and continued["training"]["eval_loss"] == rows[2]["value"]
+    # trial 3, killed before its first checkpoint, was run again from the start by trial 4
+    assert rows[3]["state"] == "interrupted" and rows[4]["rerun_of"] == 3 and not rows[4].get("continued")
+    assert rows[4]["params"] == rows[3]["params"] and rows[4]["run_dir"] != rows[3]["run_dir"]
     counted = [r for r in rows.values() if r["state"] in ("complete", "pruned", "failed")]
-    assert summary["finished"] == len(counted) == 2 and sorted(rows) == [0, 1, 2]
-    assert len({r["run_dir"] for r in rows.values()}) == 3
+    assert summary["finished"] == len(counted) == 3 and sorted(rows) == [0, 1, 2, 3, 4]
     assert not (sweep_dir / "sweep.lock").exists()
 
     # finished: resuming again runs nothing
@@ -227,7 +241,7 @@ class FakeFlow:
     interrupt_at_trial = None
     started: list = []
 
-    def __init__(self, recipe, *, run_dir, overrides, on_eval):
+    def __init__(self, recipe, *, run_dir, overrides, on_eval, resume=None):
         self.recipe, self.run_dir, self.on_eval = recipe, run_dir, on_eval
 
     def run(self):

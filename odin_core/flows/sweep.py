@@ -9,8 +9,9 @@ is worse than the median of earlier trials at the same step. The study lives in 
 
 * complete, pruned and failed trials are kept and counted towards ``--trials``;
 * a trial that was running when the sweep was killed (or interrupted by Ctrl-C) is marked failed, not
-  counted, and run again from the start with the same values as a new trial (``rerun_of`` in its record);
-  its partial run directory stays where it was.
+  counted, and queued again with the same values as a new trial (``rerun_of`` in its record): that trial
+  continues the interrupted one's run directory from its last complete checkpoint (as ``odin run --resume``
+  does), or, when no checkpoint was written yet, starts over in a run directory of its own.
 """
 
 from __future__ import annotations
@@ -115,6 +116,20 @@ def _open_study(sweep_dir: Path, config: SweepConfig, seed_offset: int):
                                sampler=sampler, pruner=pruner, direction=config.direction, load_if_exists=True)
 
 
+def _requeue(study, number: int, params: dict, run_dir) -> str:
+    """Queue an interrupted trial's values again; the new trial resumes its run directory if it has a checkpoint."""
+    from odin_core.engine import last_checkpoint
+    from odin_core.layout import CHECKPOINT_DIR
+    from odin_core.rundir import is_run_dir
+
+    attrs = {"rerun_of": number}
+    if run_dir and is_run_dir(run_dir) and last_checkpoint(Path(run_dir) / CHECKPOINT_DIR) is not None:
+        attrs["resume_dir"] = str(run_dir)
+    study.enqueue_trial(dict(params), user_attrs=attrs)
+    return ("queued to continue from its last checkpoint" if "resume_dir" in attrs
+            else "queued to run again from the start (no checkpoint yet)")
+
+
 def _requeue_interrupted(study, log) -> int:
     """Trials left running by a killed sweep: marked failed (interrupted) and queued again with their values."""
     from optuna.trial import TrialState
@@ -122,8 +137,8 @@ def _requeue_interrupted(study, log) -> int:
     requeued = 0
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         study.tell(trial.number, state=TrialState.FAIL)
-        study.enqueue_trial(dict(trial.params), user_attrs={"rerun_of": trial.number})
-        log(f"trial {trial.number} was running when the sweep stopped: marked failed (interrupted), queued again")
+        how = _requeue(study, trial.number, trial.params, trial.user_attrs.get("run_dir"))
+        log(f"trial {trial.number} was running when the sweep stopped: marked failed (interrupted), {how}")
         requeued += 1
     return requeued
 
@@ -186,7 +201,7 @@ def start_sweep(recipe_path, params, *, trials: int, metric: str, direction: str
     _check_params_in_recipe(config, specs)
     sweep_dir = _make_sweep_dir(recipe, output_dir).resolve()
     atomic_write_json(sweep_dir / SWEEP_CONFIG, asdict(config))
-    return _run_sweep(sweep_dir, config, specs, echo)
+    return _run_sweep(sweep_dir, config, specs, echo, recipe)
 
 
 def resume_sweep(sweep_dir, trials: int | None = None, echo=None) -> SweepResult:
@@ -207,7 +222,7 @@ def resume_sweep(sweep_dir, trials: int | None = None, echo=None) -> SweepResult
         raise RecipeError("the recipe changed since the sweep started (its resolved settings differ); trials "
                           "run now would not be comparable with the earlier ones. Start a new sweep, or restore "
                           "the recipe", file=config.recipe)
-    return _run_sweep(sweep_dir, config, parse_params(config.params, config.overrides), echo)
+    return _run_sweep(sweep_dir, config, parse_params(config.params, config.overrides), echo, recipe)
 
 
 def _free_memory() -> None:
@@ -217,7 +232,7 @@ def _free_memory() -> None:
         torch.cuda.empty_cache()
 
 
-def _run_sweep(sweep_dir: Path, config: SweepConfig, specs, echo) -> SweepResult:
+def _run_sweep(sweep_dir: Path, config: SweepConfig, specs, echo, recipe) -> SweepResult:
     from odin_core.flows.run import _sigterm_interrupts
 
     def log(message: str) -> None:
@@ -234,6 +249,8 @@ def _run_sweep(sweep_dir: Path, config: SweepConfig, specs, echo) -> SweepResult
             log(f"resuming: {sum(counts_towards_total(t) for t in study.get_trials(deepcopy=False))} of "
                 f"{config.trials} trials finished" + (f", {requeued} interrupted trial(s) to run again" if requeued else ""))
         log(f"directory {sweep_dir}")
+        if config.prune and not recipe.training.eval_steps:
+            log("note: training.eval_steps is not set, so runs report no validation loss and no trial is pruned")
         distributions = _distributions(specs)
         while True:
             finished = sum(counts_towards_total(t) for t in study.get_trials(deepcopy=False))
@@ -259,10 +276,12 @@ def _run_trial(study, sweep_dir: Path, config: SweepConfig, distributions: dict,
     trial = study.ask(distributions)
     params = {key: trial.params[key] for key in distributions}
     chosen = overrides_for(params)
-    run_path = sweep_dir / SWEEP_TRIALS_DIR / f"trial-{trial.number:04d}"
+    resume_dir = trial.user_attrs.get("resume_dir")  # an interrupted trial's run, continued
+    run_path = Path(resume_dir) if resume_dir else sweep_dir / SWEEP_TRIALS_DIR / f"trial-{trial.number:04d}"
     trial.set_user_attr("run_dir", str(run_path))
     trial.set_user_attr("overrides", chosen)
-    log(f"trial {trial.number} ({finished + 1} of {config.trials}): {' '.join(chosen)}")
+    log(f"trial {trial.number} ({finished + 1} of {config.trials}): {' '.join(chosen)}"
+        + (f" (continues trial {trial.user_attrs.get('rerun_of')} in {run_path})" if resume_dir else ""))
     sign = 1.0 if config.direction == "minimize" else -1.0
 
     def report(step: int, record: dict) -> None:
@@ -282,7 +301,7 @@ def _run_trial(study, sweep_dir: Path, config: SweepConfig, distributions: dict,
     try:
         recipe = load_recipe(config.recipe, [*config.overrides, *chosen])
         result = RunFlow(recipe, run_dir=RunDir(run_path, recipe), overrides=[*config.overrides, *chosen],
-                         on_eval=report).run()
+                         resume=str(run_path) if resume_dir else None, on_eval=report).run()
     except RunStopped as exc:
         trial.set_user_attr("pruned_at_step", exc.step)
         study.tell(trial, state=TrialState.PRUNED)
@@ -290,9 +309,8 @@ def _run_trial(study, sweep_dir: Path, config: SweepConfig, distributions: dict,
         return
     except KeyboardInterrupt:
         study.tell(trial, state=TrialState.FAIL)
-        study.enqueue_trial(params, user_attrs={"rerun_of": trial.number})
-        log(f"interrupted during trial {trial.number} (queued to run again); continue with: "
-            f"odin sweep --resume {sweep_dir}")
+        how = _requeue(study, trial.number, params, run_path)
+        log(f"interrupted during trial {trial.number} ({how}); continue with: odin sweep --resume {sweep_dir}")
         raise
     except OdinError as exc:  # diverged training and the like: a result of these values, counted
         fail(exc.format())

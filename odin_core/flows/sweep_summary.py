@@ -41,6 +41,8 @@ def trial_rows(study) -> list[dict]:
         for key in ("error", "pruned_at_step", "rerun_of"):
             if key in trial.user_attrs:
                 row[key] = trial.user_attrs[key]
+        if "resume_dir" in trial.user_attrs:
+            row["continued"] = True
         if trial.number in reruns:
             row["rerun_as"] = reruns[trial.number]
         if trial.datetime_start and trial.datetime_complete:
@@ -167,7 +169,7 @@ def render(summary: dict, keys: list[str]) -> str:
         if "rerun_as" in row:
             state += f" (run again as {row['rerun_as']})"
         if "rerun_of" in row:
-            state += f" (rerun of {row['rerun_of']})"
+            state += f" (rerun of {row['rerun_of']}{', from its checkpoint' if row.get('continued') else ''})"
         if "error" in row:
             state += ": " + " ".join(row["error"].split())[:120].replace("|", "\\|")
         rows.append([str(row["number"]), *(_shown(row["params"].get(k)) for k in keys), _shown(row["value"]),
