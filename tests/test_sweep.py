@@ -298,3 +298,20 @@ def test_sweep_loop_prunes_counts_and_resumes(tmp_path, monkeypatch):
 
     again = resume_sweep(sweep_dir, trials=9, echo=messages.append)  # one more
     assert again.summary["finished"] == 9 and len(FakeFlow.started) == 10
+
+
+@pytest.mark.timeout(120)
+def test_a_metric_missing_from_the_first_trial_stops_the_sweep(tmp_path, monkeypatch):
+    import odin_core.flows.run
+    from odin_core.flows.sweep import start_sweep
+
+    monkeypatch.setattr(odin_core.flows.run, "RunFlow", FakeFlow)
+    FakeFlow.started, FakeFlow.interrupt_at_trial = [], None
+    with pytest.raises(RecipeError) as caught:
+        start_sweep("recipes/quickstart.toml", ["lora.r=8,16"], trials=4, metric="trained.accuracy_macro",
+                    output_dir=tmp_path, echo=lambda m: None)
+    message = str(caught.value)
+    assert "metrics.json has no 'trained.accuracy_macro'; it has training" in message and "trial 0" in message
+    assert FakeFlow.started == [0]
+    summary = json.loads((next(tmp_path.iterdir()) / "sweep.json").read_text())
+    assert summary["trials_table"][0]["state"] == "failed"

@@ -252,13 +252,20 @@ def _run_sweep(sweep_dir: Path, config: SweepConfig, specs, echo, recipe) -> Swe
         if config.prune and not recipe.training.eval_steps:
             log("note: training.eval_steps is not set, so runs report no validation loss and no trial is pruned")
         distributions = _distributions(specs)
-        while True:
-            finished = sum(counts_towards_total(t) for t in study.get_trials(deepcopy=False))
-            if finished >= config.trials:
-                break
-            _run_trial(study, sweep_dir, config, distributions, finished, log)
-            write_summary(sweep_dir, config, study, plots=False)
-            _free_memory()
+        try:
+            while True:
+                finished = sum(counts_towards_total(t) for t in study.get_trials(deepcopy=False))
+                if finished >= config.trials:
+                    break
+                _run_trial(study, sweep_dir, config, distributions, finished, log)
+                write_summary(sweep_dir, config, study, plots=False)
+                _free_memory()
+        except BaseException:  # stopped by an error or Ctrl-C: the table still shows the last trial's state
+            try:
+                write_summary(sweep_dir, config, study, plots=False)
+            except Exception as exc:  # never hide the original error
+                log(f"could not update the summary: {type(exc).__name__}: {exc}")
+            raise
         summary = write_summary(sweep_dir, config, study, plots=True)
     best = summary.get("best")
     log(f"done: {summary['finished']} trials finished; " + (
