@@ -315,3 +315,22 @@ def test_a_metric_missing_from_the_first_trial_stops_the_sweep(tmp_path, monkeyp
     assert FakeFlow.started == [0]
     summary = json.loads((next(tmp_path.iterdir()) / "sweep.json").read_text())
     assert summary["trials_table"][0]["state"] == "failed"
+
+
+@pytest.mark.timeout(120)
+def test_values_drawn_again_reuse_the_earlier_result(tmp_path, monkeypatch):
+    import odin_core.flows.run
+    from odin_core.flows.sweep import start_sweep
+
+    monkeypatch.setattr(odin_core.flows.run, "RunFlow", FakeFlow)
+    FakeFlow.started, FakeFlow.interrupt_at_trial = [], None
+    result = start_sweep("recipes/quickstart.toml", ["training.learning_rate=1e-3,1e-2"], trials=5,
+                         metric="training.eval_loss", output_dir=tmp_path, prune=False, echo=lambda m: None)
+    rows = result.summary["trials_table"]
+    assert result.summary["finished"] == 5 and len(FakeFlow.started) <= 2  # two distinct values: at most two runs
+    for row in rows:
+        if "duplicate_of" in row:
+            earlier = rows[row["duplicate_of"]]
+            assert row["params"] == earlier["params"] and row["value"] == earlier["value"]
+            assert row["run_dir"] == earlier["run_dir"]
+    assert result.summary["best"]["params"] == {"training.learning_rate": 1e-3}

@@ -274,6 +274,29 @@ def _run_sweep(sweep_dir: Path, config: SweepConfig, specs, echo, recipe) -> Swe
     return SweepResult(sweep_dir, summary)
 
 
+def _reuse_duplicate(study, trial, params: dict, chosen: list, log) -> bool:
+    """Values a finished trial already had (TPE repeats itself on small categorical spaces): the same
+    deterministic run would give the same result, so that trial's result is reused and nothing is trained."""
+    from optuna.trial import TrialState
+
+    if "rerun_of" in trial.user_attrs:
+        return False
+    earlier = next((t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+                    if t.number != trial.number and t.params == params), None)
+    if earlier is None:
+        return False
+    trial.set_user_attr("duplicate_of", earlier.number)
+    trial.set_user_attr("overrides", chosen)
+    trial.set_user_attr("run_dir", earlier.user_attrs.get("run_dir"))
+    if earlier.state == TrialState.COMPLETE:
+        study.tell(trial, earlier.value)
+    else:
+        study.tell(trial, state=TrialState.PRUNED)
+    log(f"trial {trial.number}: the same values as trial {earlier.number} ({' '.join(chosen)}); its result is "
+        "reused, nothing trained")
+    return True
+
+
 def _run_trial(study, sweep_dir: Path, config: SweepConfig, distributions: dict, finished: int, log) -> None:
     from optuna.trial import TrialState
 
@@ -283,6 +306,8 @@ def _run_trial(study, sweep_dir: Path, config: SweepConfig, distributions: dict,
     trial = study.ask(distributions)
     params = {key: trial.params[key] for key in distributions}
     chosen = overrides_for(params)
+    if _reuse_duplicate(study, trial, params, chosen, log):
+        return
     resume_dir = trial.user_attrs.get("resume_dir")  # an interrupted trial's run, continued
     run_path = Path(resume_dir) if resume_dir else sweep_dir / SWEEP_TRIALS_DIR / f"trial-{trial.number:04d}"
     trial.set_user_attr("run_dir", str(run_path))

@@ -38,7 +38,7 @@ def trial_rows(study) -> list[dict]:
         row = {"number": trial.number, "params": dict(trial.params), "value": trial.value,
                "state": _state(trial), "run_dir": trial.user_attrs.get("run_dir"),
                "overrides": trial.user_attrs.get("overrides", [])}
-        for key in ("error", "pruned_at_step", "rerun_of"):
+        for key in ("error", "pruned_at_step", "rerun_of", "duplicate_of"):
             if key in trial.user_attrs:
                 row[key] = trial.user_attrs[key]
         if "resume_dir" in trial.user_attrs:
@@ -170,6 +170,8 @@ def render(summary: dict, keys: list[str]) -> str:
             state += f" (run again as {row['rerun_as']})"
         if "rerun_of" in row:
             state += f" (rerun of {row['rerun_of']}{', from its checkpoint' if row.get('continued') else ''})"
+        if "duplicate_of" in row:
+            state += f" (same values as trial {row['duplicate_of']}: not run again)"
         if "error" in row:
             state += ": " + " ".join(row["error"].split())[:120].replace("|", "\\|")
         rows.append([str(row["number"]), *(_shown(row["params"].get(k)) for k in keys), _shown(row["value"]),
@@ -181,7 +183,7 @@ def render(summary: dict, keys: list[str]) -> str:
         lines += [f"![{name}]({file})" for name, file in plots.get("drawn", {}).items()]
         lines += [f"- {name}: {note}" for name, note in plots.get("notes", {}).items()]
         lines.append("")
-    done = [row["run_dir"] for row in summary["trials_table"] if row["state"] == "complete"]
+    done = list(dict.fromkeys(row["run_dir"] for row in summary["trials_table"] if row["state"] == "complete"))
     if len(done) >= 2:
         lines += ["## Compare the trials", "", "Each trial is an ordinary run directory:", "",
                   "    " + shlex.join(["odin", "compare", *done]), ""]
