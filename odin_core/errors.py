@@ -40,3 +40,13 @@ class ModelError(OdinError):
     """A model cannot be loaded (unknown name, no network, missing hardware)."""
 
     exit_code = 3
+
+
+class RunStopped(Exception):
+    """A caller stopped a run on purpose before it finished (a sweep pruning a trial); not an error.
+
+    Raised from a run's ``on_eval`` hook; the run logs ``reason`` and ends with status ``status``."""
+
+    def __init__(self, reason: str, *, step: int | None = None, status: str = "stopped"):
+        self.reason, self.step, self.status = reason, step, status
+        super().__init__(reason)

@@ -30,3 +30,15 @@ RESUMES_LOG = "resumes.jsonl"  # one record per resume with changed settings (--
 def predictions_file(stage: str) -> str:
     """``predictions-<stage>.jsonl``: one record per evaluated row."""
     return f"predictions-{stage}.jsonl"
+
+
+# --- a sweep directory (odin sweep): runs/<name>-sweep-<UTC timestamp>/ ---------------------
+SWEEP_CONFIG = "sweep_config.json"  # what the sweep searches: recipe, overrides, params, metric, trials
+SWEEP_STUDY = "study.db"  # the Optuna study (SQLite): every trial, its params, value and state
+SWEEP_TRIALS_DIR = "trials"  # one run directory per trial: trials/trial-0000, ...
+SWEEP_LOCK = "sweep.lock"  # the pid of the odin sweep using the folder
+SWEEP_LOG = "sweep.log"
+SWEEP_JSON = "sweep.json"
+SWEEP_REPORT = "sweep.md"
+SWEEP_HISTORY_PLOT = "optimization_history.png"
+SWEEP_IMPORTANCE_PLOT = "param_importances.png"

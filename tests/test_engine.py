@@ -174,6 +174,23 @@ def test_packing_trains_padding_free(core_plugin, write_recipe, tmp_path):
     assert summary["steps"] == 3 and math.isfinite(summary["final_loss"])
 
 
+def test_on_eval_sees_each_validation_loss_and_can_stop_training(core_plugin, write_recipe, tmp_path):
+    from odin_core.errors import RunStopped
+
+    seen = []
+
+    def on_eval(step, record):  # what odin sweep's pruner is fed
+        seen.append((step, record["eval_loss"]))
+        if step == 4:
+            raise RunStopped("pruned", step=step, status="pruned")
+
+    recipe = write_recipe(recipe_text(max_steps=8, save_steps=8, training_extra="eval_steps = 2"))
+    with pytest.raises(RunStopped):
+        train_run(recipe, tmp_path / "run", toy_datasets(train=32, validation=8), on_eval=on_eval)
+    assert [step for step, _ in seen] == [2, 4] and all(math.isfinite(loss) for _, loss in seen)
+    assert not (tmp_path / "run" / "adapter").exists()  # stopped before the end: nothing saved
+
+
 def test_resume_without_a_checkpoint_starts_over(core_plugin, write_recipe, tmp_path):
     recipe = write_recipe(recipe_text(max_steps=2, save_steps=5))
     summary, _, run_dir = train_run(recipe, tmp_path / "run", toy_datasets(train=32), resume=True)

@@ -142,7 +142,7 @@ def write_recipe(folder: Path, text: str, name: str = "recipe.toml") -> Path:
     return path
 
 
-def train_run(recipe_path, run_path, datasets, resume: bool = False, callbacks=()):
+def train_run(recipe_path, run_path, datasets, resume: bool = False, callbacks=(), on_eval=None):
     """The training steps of ``odin run`` (``RunFlow``) on given datasets, without the evaluations.
 
     Returns (training summary, loaded model, run dir)."""
@@ -152,7 +152,7 @@ def train_run(recipe_path, run_path, datasets, resume: bool = False, callbacks=(
 
     recipe = load_recipe(recipe_path)
     flow = RunFlow(recipe, resume=str(run_path) if resume else None, datasets=datasets, callbacks=callbacks,
-                   run_dir=RunDir(run_path, recipe))
+                   run_dir=RunDir(run_path, recipe), on_eval=on_eval)
     flow.setup_run_dir()
     flow.events.start()
     flow.setup_strategy()

@@ -11,7 +11,7 @@ import sys
 import click
 
 from odin_core import __version__
-from odin_core.cli import data, evaluate, machine, new, plugins, run
+from odin_core.cli import data, evaluate, machine, new, plugins, run, sweep
 from odin_core.cli.common import OdinGroup, quiet_broken_pipe
 
 
@@ -21,7 +21,7 @@ def cli():
     """Odin: fine-tune small language models to reason over hypergraphs."""
 
 
-for _module in (run, plugins, data, evaluate, machine, new):
+for _module in (run, sweep, plugins, data, evaluate, machine, new):
     for _command in _module.COMMANDS:
         cli.add_command(_command)
 

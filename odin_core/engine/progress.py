@@ -37,8 +37,11 @@ def progress_line(step: int, max_steps: int, record: dict) -> str:
 _EVAL_SKIP = ("eval_runtime", "eval_samples_per_second", "eval_steps_per_second")
 
 
-def progress_callback(run_dir, events, device: str):
-    """The run's TrainerCallback: progress bar, one line per logging step, metrics and checkpoint events."""
+def progress_callback(run_dir, events, device: str, on_eval=None):
+    """The run's TrainerCallback: progress bar, one line per logging step, metrics and checkpoint events.
+
+    ``on_eval(step, record)``, when given, is called after each evaluation during training with its record
+    (``eval_loss``, ...); an exception it raises stops training and propagates to the caller."""
     from transformers.trainer_callback import ProgressCallback
     from tqdm.auto import tqdm
 
@@ -86,6 +89,8 @@ def progress_callback(run_dir, events, device: str):
             tqdm.write(line, file=sys.stderr)
             run_dir.log(line)
             events.metrics(state.global_step, record)
+            if on_eval is not None and "eval_loss" in record:
+                on_eval(state.global_step, record)
 
         def on_save(self, args, state, control, **kwargs):
             write_manifest(Path(args.output_dir) / f"checkpoint-{state.global_step}")

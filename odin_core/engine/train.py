@@ -86,7 +86,7 @@ def check_examples_fit(recipe, loaded, datasets, sample: int = 256) -> None:
                           "(data.max_prompt_tokens)", file=recipe.path, key="model.max_seq_length")
 
 
-def _setup_trainer(recipe, loaded, train_set, eval_set, run_dir, events, device, callbacks):
+def _setup_trainer(recipe, loaded, train_set, eval_set, run_dir, events, device, callbacks, on_eval=None):
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
     common = training_arguments(recipe, run_dir, device, eval_set is not None)
@@ -94,7 +94,7 @@ def _setup_trainer(recipe, loaded, train_set, eval_set, run_dir, events, device,
     trainer = build(recipe, loaded, train_set, eval_set, common)
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)
-    trainer.add_callback(progress_callback(run_dir, events, device))
+    trainer.add_callback(progress_callback(run_dir, events, device, on_eval))
     for callback in callbacks:
         trainer.add_callback(callback)
     trainer.add_callback(guard_callback(recipe))  # after the callbacks that may ask for a checkpoint
@@ -165,10 +165,12 @@ def _summary(recipe, trainer, model, target, run_dir, device, seconds, resumed: 
     }
 
 
-def train(recipe, loaded, datasets, run_dir, events, resume: bool = False, callbacks=()) -> dict:
+def train(recipe, loaded, datasets, run_dir, events, resume: bool = False, callbacks=(), on_eval=None) -> dict:
     """Fine-tune ``loaded.model`` (already wrapped by the LoRA strategy) on ``datasets["train"]``.
 
-    ``callbacks``: extra ``transformers.TrainerCallback`` objects. Returns a JSON-serialisable
+    ``callbacks``: extra ``transformers.TrainerCallback`` objects. ``on_eval(step, record)``: called after each
+    evaluation during training (every ``training.eval_steps``) with the validation record (``eval_loss``, ...);
+    whatever it raises stops training and propagates (a sweep prunes a trial that way). Returns a JSON-serialisable
     summary: steps, train_seconds, tokens_per_second, peak_memory_mb, final_loss, adapter_dir, ...
     """
     import torch
@@ -184,7 +186,8 @@ def train(recipe, loaded, datasets, run_dir, events, resume: bool = False, callb
 
     started = time.perf_counter()
     with stop_on_signals(run_dir) as stop, write_failures(run_dir.path / CHECKPOINT_DIR):
-        trainer = _setup_trainer(recipe, loaded, train_set, eval_set, run_dir, events, device, [stop, *callbacks])
+        trainer = _setup_trainer(recipe, loaded, train_set, eval_set, run_dir, events, device, [stop, *callbacks],
+                                  on_eval)
         trainer.train(resume_from_checkpoint=str(resumed.checkpoint) if resumed.checkpoint else None)
         if stop.received:
             step = trainer.state.global_step

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from odin_core import data, engine, evaluate, report
 from odin_core.device import check_device
-from odin_core.errors import OdinError, RecipeError
+from odin_core.errors import OdinError, RecipeError, RunStopped
 from odin_core.events import RunEvents
 from odin_core.flows.heuristics import split_heuristics
 from odin_core.flows.resume import check_resume, find_resume_dir
@@ -54,11 +54,12 @@ class RunFlow:
     """One training run of a recipe, step by step; ``run()`` calls the steps in order.
 
     From Python: ``datasets`` (a DatasetDict with train/validation/test) replaces the
-    recipe's data build, ``callbacks`` adds ``transformers.TrainerCallback`` objects, and
-    ``run_dir`` (a ``RunDir``) places the run in a given folder."""
+    recipe's data build, ``callbacks`` adds ``transformers.TrainerCallback`` objects,
+    ``run_dir`` (a ``RunDir``) places the run in a given folder, and ``on_eval(step, record)`` is called
+    with each validation record during training (raising ``RunStopped`` there ends the run early)."""
 
     def __init__(self, recipe: Recipe, *, resume=None, output_dir=None, datasets=None, callbacks=(), run_dir=None,
-                 allow_changes: bool = False, overrides=()):
+                 allow_changes: bool = False, overrides=(), on_eval=None):
         self.recipe = recipe
         self.resume = resume
         self.allow_changes = allow_changes
@@ -67,6 +68,7 @@ class RunFlow:
         self.datasets = datasets
         self.callbacks = list(callbacks)
         self.run_dir = run_dir
+        self.on_eval = on_eval
         self.metrics: dict = {}
 
     # --- steps ---------------------------------------------------------------
@@ -151,7 +153,8 @@ class RunFlow:
     def train(self) -> None:
         self.loaded.model = self.strategy.apply(self.loaded, self.recipe.training_seed)
         self.metrics["training"] = engine.train(self.recipe, self.loaded, self.datasets, self.run_dir, self.events,
-                                                resume=bool(self.resume), callbacks=self.callbacks)
+                                                resume=bool(self.resume), callbacks=self.callbacks,
+                                                on_eval=self.on_eval)
 
     def evaluate_trained(self) -> None:
         self.metrics["trained"] = evaluate.evaluate_model(self.recipe, self.loaded, self.eval_split, self.run_dir,
@@ -214,6 +217,10 @@ class RunFlow:
             message = f"interrupted; {saved}continue with: {self.resume_command()}"
             print(message, file=sys.stderr, flush=True)
             self.run_dir.log(message)
+            raise
+        except RunStopped as exc:
+            status = exc.status
+            self.run_dir.log(f"stopped: {exc.reason}")
             raise
         except OdinError as exc:
             self.run_dir.log(f"error: {exc.format()}")

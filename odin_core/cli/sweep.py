@@ -1,0 +1,57 @@
+"""``odin sweep``: hyperparameter trials of a recipe through Optuna (``odin_core/flows/sweep.py``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command()
+@click.argument("recipe", required=False, type=click.Path(dir_okay=False, path_type=str))
+@click.option("--param", "params", multiple=True, metavar="KEY=VALUES",
+              help="A recipe key to search (repeatable): a comma list (lora.r=8,16,32) or a distribution "
+                   "(int:LO:HI, uniform:LO:HI, loguniform:LO:HI).")
+@click.option("--trials", type=int, default=None, help="Trials to finish (complete, pruned or failed). Required for a "
+                                                       "new sweep; with --resume, a new total.")
+@click.option("--metric", default=None, metavar="PATH",
+              help="What the sweep optimises: a dotted path into each trial's metrics.json "
+                   "[default: trained.accuracy_macro].")
+@click.option("--direction", type=click.Choice(["maximize", "minimize"]), default=None,
+              help="[default: minimize for a loss, perplexity or error metric, else maximize]")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a recipe value in every trial (repeatable).")
+@click.option("--output-dir", default=None,
+              help="Parent folder of the sweep directory (default: the recipe's output_dir).")
+@click.option("--prune/--no-prune", default=True, show_default=True,
+              help="Stop a trial whose validation loss (every training.eval_steps) is worse than the median of "
+                   "earlier trials at the same step.")
+@click.option("--prune-after", type=click.IntRange(min=0), default=5, show_default=True,
+              help="Trials that finish before pruning starts.")
+@click.option("--resume", "resume", default=None, metavar="SWEEP_DIR", type=click.Path(file_okay=False, path_type=Path),
+              help="Continue an interrupted sweep: its finished trials are kept, a trial that was running is run again.")
+def sweep(recipe, params, trials, metric, direction, overrides, output_dir, prune, prune_after, resume):
+    """Search hyperparameters of RECIPE: each trial is an `odin run` with the trial's --set values, under one
+    sweep directory holding the Optuna study (SQLite), sweep.md, sweep.json and plots."""
+    from odin_core.flows.sweep import resume_sweep, start_sweep
+
+    if resume is not None:
+        given = [name for name, value in (("RECIPE", recipe), ("--param", params), ("--metric", metric),
+                                          ("--direction", direction), ("--set", overrides),
+                                          ("--output-dir", output_dir)) if value]
+        if given or not prune or prune_after != 5:
+            raise click.UsageError(f"--resume continues the sweep with its own settings ({', '.join(given) or '--prune'} "
+                                   "cannot change); only --trials may be given, to change the total")
+        result = resume_sweep(resume, trials, echo=lambda m: click.echo(m, err=True))
+    else:
+        if recipe is None:
+            raise click.UsageError("missing RECIPE (or --resume SWEEP_DIR)")
+        if trials is None:
+            raise click.UsageError("--trials N is required for a new sweep")
+        result = start_sweep(recipe, params, trials=trials, metric=metric or "trained.accuracy_macro",
+                             direction=direction, overrides=overrides, output_dir=output_dir, prune=prune,
+                             prune_after=prune_after, echo=lambda m: click.echo(m, err=True))
+    click.echo(f"sweep directory: {result.sweep_dir}")
+
+
+COMMANDS = (sweep,)
