@@ -20,10 +20,10 @@ to measure.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 
 from odin_core.answers import FORMAT_ERROR, is_correct
+from odin_core.records import decode
 from odin_core.stats import format_interval, wilson_interval
 
 #: the ``meta`` key holding a row's rule answers
@@ -41,17 +41,6 @@ CHOICE_KINDS = ("yes_no", "label")
 def threshold_for(kind: str) -> float:
     """The accuracy a task's best rule must exceed for the task to be flagged."""
     return CHOICE_THRESHOLD if kind in CHOICE_KINDS else EXACT_THRESHOLD
-
-
-def _decode(value, default=None):
-    if value is None:
-        return default
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except json.JSONDecodeError:
-            return value
-    return value
 
 
 def rule_value(kind: str, value):
@@ -129,10 +118,10 @@ def heuristic_table(rows, split: str | None = None) -> dict:
         task = row.get("task") or "unknown"
         kinds.setdefault(task, row.get("answer_kind") or "")
         counts[task] += 1
-        meta = _decode(row.get("meta"), {})
+        meta = decode(row.get("meta"), {})
         rules = meta.get(HEURISTICS_KEY) if isinstance(meta, dict) else None
         if isinstance(rules, dict):
-            scored[task].append((rules, _decode(row.get("answer"))))
+            scored[task].append((rules, decode(row.get("answer"))))
     tasks = {task: _task_entry(kinds[task], counts[task], scored[task]) for task in sorted(counts)}
     table = {"split": split} if split is not None else {}
     return table | {

@@ -7,6 +7,7 @@ model, generation settings and timings, and each evaluator's metrics by name.
 from __future__ import annotations
 
 import hashlib
+import json
 
 from odin_core.answers import answer_marker
 
@@ -14,6 +15,18 @@ from odin_core.answers import answer_marker
 SCHEMA_VERSION = 2
 #: the evaluator whose accuracy summarises a stage (records of schema 1 used the bare name)
 ACCURACY_EVALUATOR = "metrics.task_accuracy"
+
+
+def decode(value, default=None):
+    """A JSON column's value (rows may also carry it already decoded; text that is not JSON stays text)."""
+    if value is None:
+        return default
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
 
 
 def task_accuracy(record: dict) -> dict:

@@ -12,9 +12,9 @@ from collections import Counter, defaultdict
 from odin_core.answers import format_answer
 from odin_core.errors import DataError
 from odin_core.evaluate.context import EvalContext
-from odin_core.evaluate.rows import answer_prefix, decode, rationale_of, rows_of, select_examples
+from odin_core.evaluate.rows import answer_prefix, rationale_of, rows_of, select_examples
 from odin_core.evaluate.stage import jsonable, prediction_records, run_evaluators, write_predictions
-from odin_core.records import SCHEMA_VERSION
+from odin_core.records import SCHEMA_VERSION, decode
 from odin_core.recipe import create_evaluators
 
 

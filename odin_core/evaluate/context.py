@@ -6,7 +6,8 @@ import time
 
 from odin_core.answers import is_correct, parse_answer, vertex_ids_only
 from odin_core.evaluate.generation import ModelRunner
-from odin_core.evaluate.rows import decode, select_examples
+from odin_core.evaluate.rows import select_examples
+from odin_core.records import decode
 
 #: validation examples the loss is computed on, at most
 DEFAULT_LOSS_EXAMPLES = 500

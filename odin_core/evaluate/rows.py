@@ -1,24 +1,11 @@
-"""Evaluation rows: decoding JSON columns, seeded samples, column checks, the answer part of a text."""
+"""Evaluation rows: seeded samples, column checks, the answer part of a text."""
 
 from __future__ import annotations
 
-import json
 import random
 
 from odin_core.answers import answer_marker
 from odin_core.errors import DataError
-
-
-def decode(value, default=None):
-    """A JSON column's value (rows may also carry it already decoded)."""
-    if value is None:
-        return default
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except json.JSONDecodeError:
-            return value
-    return value
 
 
 def rows_of(split) -> list[dict]:
