@@ -504,7 +504,7 @@ def test_frozen_set_subset_keeps_the_recipes_encodings_and_rows_per_task(tmp_pat
         'data.encodings=["hypernetx.n_set", "hypernetx.n_pair"]', "data.frozen_per_task=5",
         "data.num_examples.train=34", "data.num_examples.validation=0", f'data.cache_dir="{tmp_path}"'])
     test = data.load_or_build(recipe)["test"]
-    frozen = data.frozen_eval_set("hypergraph-eval-v1")
+    frozen = data.frozen_eval_set(recipe.data.frozen_eval)
     expected = {}
     for row in frozen:  # computed here from the whole set: the first 5 rows per task of those encodings
         if row["encoding"] in ("hypernetx.n_set", "hypernetx.n_pair") and len(expected.setdefault(row["task"], [])) < 5:
