@@ -123,49 +123,49 @@ def vertex_set(graph, rng, contained: bool, hard_share: float) -> tuple[list[int
     return chosen, "pairwise_covered" if pairwise_covered(graph, chosen) else "ordinary"
 
 
-class VertexSetConnection(Task):
+class _VertexSetTask(Task):
+    """Shared by the two vertex-set tasks: draw a set (``vertex_set``), then ask about it as ``ask`` words it."""
+
+    family = "high_order"
+    answer_kind = "yes_no"
+    needs_high_order = True
+
+    def generate(self, graph, rng, want=None):
+        label = pick_label(want, rng)
+        drawn = vertex_set(graph, rng, contained=label, hard_share=self.hard_negatives)
+        if drawn is None:
+            return None
+        chosen, kind = drawn
+        text, order = self.ask(graph, rng, chosen)
+        return yes_no_question([graph], text, label, {"pairwise_cover": pairwise_covered(graph, chosen)},
+                               trace=containment_trace(graph, order), query=kind)
+
+    def ask(self, graph, rng, chosen) -> tuple[str, list[int]]:
+        """(question text, the vertices in the order the question lists them)."""
+        raise NotImplementedError
+
+
+class VertexSetConnection(_VertexSetTask):
     """Are two disjoint vertex sets connected, i.e. does one hyperedge contain both? (yes/no)
 
     Hard negatives (option ``hard_negatives``): every pair of the vertices shares
     a hyperedge, but no single one holds them all.
     """
 
-    family = "high_order"
-    answer_kind = "yes_no"
-    needs_high_order = True
-
-    def generate(self, graph, rng, want=None):
-        label = pick_label(want, rng)
-        drawn = vertex_set(graph, rng, contained=label, hard_share=self.hard_negatives)
-        if drawn is None:
-            return None
-        chosen, kind = drawn
+    def ask(self, graph, rng, chosen):
         rng.shuffle(chosen)
         cut = rng.randint(1, len(chosen) - 1)
         first, second = set_text(graph, chosen[:cut]), set_text(graph, chosen[cut:])
         text = (f"Is the vertex set {first} connected to the vertex set {second}, that is, does a single hyperedge "
                 f"contain all of these vertices?")
-        order = sorted(chosen[:cut]) + sorted(chosen[cut:])  # as the question lists them
-        return yes_no_question([graph], text, label, {"pairwise_cover": pairwise_covered(graph, chosen)},
-                               trace=containment_trace(graph, order), query=kind)
+        return text, sorted(chosen[:cut]) + sorted(chosen[cut:])
 
 
-class VertexSetInHyperedge(Task):
+class VertexSetInHyperedge(_VertexSetTask):
     """Is a vertex set contained in a single hyperedge? (yes/no; hard negatives as in ``VertexSetConnection``)"""
 
-    family = "high_order"
-    answer_kind = "yes_no"
-    needs_high_order = True
-
-    def generate(self, graph, rng, want=None):
-        label = pick_label(want, rng)
-        drawn = vertex_set(graph, rng, contained=label, hard_share=self.hard_negatives)
-        if drawn is None:
-            return None
-        chosen, kind = drawn
-        text = f"Is the vertex set {set_text(graph, chosen)} contained in a single hyperedge?"
-        return yes_no_question([graph], text, label, {"pairwise_cover": pairwise_covered(graph, chosen)},
-                               trace=containment_trace(graph, sorted(chosen)), query=kind)
+    def ask(self, graph, rng, chosen):
+        return f"Is the vertex set {set_text(graph, chosen)} contained in a single hyperedge?", sorted(chosen)
 
 
 def has_nested_hyperedge(graph) -> bool:
