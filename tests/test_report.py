@@ -174,6 +174,12 @@ def test_compare_puts_runs_side_by_side_smallest_first(runs):
     assert "Accuracy % per task" in result.output
     parsed = list(csv.DictReader(io.StringIO(render_comparison(comparison, "csv"))))
     assert [row["run"] for row in parsed] == ["untrained", "small"]
+    overall = metrics["trained"]["metrics"]["metrics.task_accuracy"]["overall"]
+    k, n = overall["correct"], overall["n"]  # Wilson score interval, z = 1.96, computed here independently
+    centre, half = (k + 1.96**2 / 2) / (n + 1.96**2), 1.96 * (k * (n - k) / n + 1.96**2 / 4) ** 0.5 / (n + 1.96**2)
+    low, high = centre - half, centre + half
+    assert float(parsed[1]["accuracy_ci95_low"]) == pytest.approx(low, abs=1e-3)
+    assert float(parsed[1]["accuracy_ci95_high"]) == pytest.approx(high, abs=1e-3)
     assert json.loads(render_comparison(comparison, "json")) == json.loads(json.dumps(comparison))
 
 

@@ -90,6 +90,11 @@ def _tests_against_first(outcomes: dict, order: list[str]) -> dict:
     return tests
 
 
+def _bounds(ci) -> tuple:
+    """(low, high) of a 95% interval, or two blanks where the run has none."""
+    return (ci[0], ci[1]) if ci else (None, None)
+
+
 def render_comparison(comparison: dict, fmt: str = "markdown") -> str:
     """The comparison as a Markdown table (plus per-task table), CSV, or JSON."""
     runs = comparison["runs"]
@@ -99,11 +104,13 @@ def render_comparison(comparison: dict, fmt: str = "markdown") -> str:
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.writer(out)
-        writer.writerow(["run", "recipe", "model", "parameters", "split", "examples", "accuracy", "macro_accuracy",
+        writer.writerow(["run", "recipe", "model", "parameters", "split", "examples", "accuracy", "accuracy_ci95_low",
+                         "accuracy_ci95_high", "macro_accuracy", "macro_accuracy_ci95_low", "macro_accuracy_ci95_high",
                          "base_accuracy", "majority_accuracy", "format_errors", *families])
         for r in runs:
             writer.writerow([r["run"], r["recipe"], r["model"], r["parameters"], r["split"], r["examples"],
-                             r["accuracy"], r["macro_accuracy"], r["base_accuracy"], r["majority_accuracy"],
+                             r["accuracy"], *_bounds(r.get("accuracy_ci95")), r["macro_accuracy"],
+                             *_bounds(r.get("macro_accuracy_ci95")), r["base_accuracy"], r["majority_accuracy"],
                              r["format_errors"], *[r["families"].get(f) for f in families]])
         return out.getvalue()
     header = ["run", "model", "parameters", "split", "n", "accuracy %", "95% CI", "macro %", "base %", "majority %",
