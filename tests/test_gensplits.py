@@ -4,6 +4,7 @@ unseen encodings, their exclusion from training, ``generation.extra_splits``, ``
 import json
 import re
 import shutil
+from collections import Counter
 
 import pytest
 from click.testing import CliRunner
@@ -12,7 +13,7 @@ from odin_core import data
 from odin_core.cli import cli
 from odin_core.data.relabel import WORDS
 from odin_core.errors import DataError, RecipeError
-from odin_core.recipe import load_recipe
+from odin_core.files import read_jsonl
 
 from conftest import REPO, load_data_recipe
 
@@ -297,6 +298,12 @@ def test_run_evaluates_extra_splits_and_odin_eval_split(tmp_path):
     extra = metrics["extra_splits"]
     assert set(extra) == {"relabelled", "larger", "unseen_encodings"}
     assert extra["larger"]["prompt_tokens"]["max"] > 0 and extra["unseen_encodings"]["encodings"] == ["hypernetx.ho_inc"]
+    for name, record in extra.items():  # the shallow rules scored on exactly the rows that were evaluated
+        heuristics = record["heuristics"]
+        assert heuristics["split"] == name and heuristics["rows"] == record["num_examples"]
+        evaluated = read_jsonl(run / record["predictions_file"])
+        assert {task: entry["rows"] for task, entry in heuristics["tasks"].items()} == dict(
+            Counter(r["task"] for r in evaluated))
     pairs = extra["relabelled"]["consistency"]
     assert pairs["pairs"] == extra["relabelled"]["num_examples"] > 0
     assert pairs["both"] + pairs["original_only"] + pairs["relabelled_only"] + pairs["neither"] == pairs["pairs"]

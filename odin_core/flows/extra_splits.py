@@ -1,7 +1,8 @@
 """Generalisation splits in a run: the trained model on each of ``generation.extra_splits``, and in ``odin eval``.
 
 Each record is a stage record (``odin_core.evaluate.evaluate_model``) plus ``extra_split``
-(its name), ``frozen_set``, ``prompt_tokens`` (min/median/mean/max of its prompts) and,
+(its name), ``frozen_set``, ``prompt_tokens`` (min/median/mean/max of its prompts), ``heuristics``
+(the shallow rules' table of its evaluated rows, ``odin_core.heuristics``) and,
 for a split whose rows pair with the test split's (relabelled vertices),
 ``consistency``: the paired outcomes of each row and its original.
 """
@@ -14,6 +15,7 @@ from odin_core import data as odin_data
 from odin_core import evaluate
 from odin_core.errors import DataError
 from odin_core.files import read_jsonl
+from odin_core.flows.heuristics import split_heuristics
 from odin_core.layout import predictions_file
 from odin_core.stats import paired_outcomes, wilson_interval
 
@@ -66,7 +68,8 @@ def evaluate_split(recipe, loaded, run_dir, name: str, split, stage: str, origin
         split = _originals_only(split, original_file)
     record = evaluate.evaluate_model(recipe, loaded, split, run_dir, stage=stage, split_name=name)
     record.update(extra_split=name, frozen_set=recipe.data.frozen_eval,
-                  prompt_tokens=odin_data.prompt_token_summary(split["meta"]))
+                  prompt_tokens=odin_data.prompt_token_summary(split["meta"]),
+                  heuristics=split_heuristics(recipe, split, name))
     if info.get("description"):
         record["description"] = info["description"]
     if name == odin_data.UNSEEN_ENCODINGS:

@@ -45,6 +45,9 @@ def generalisation_section(metrics: dict) -> list[str]:
         note = record.get("description", "")
         if record.get("encodings"):
             note = (note + "; " if note else "") + "encodings " + ", ".join(record["encodings"])
+        flagged = get(record, "heuristics", "flagged")
+        if flagged:
+            note = (note + "; " if note else "") + "⚠ a shallow rule answers " + ", ".join(flagged)
         over = get(record, "generation", "prompts_over_context")
         if over:
             note = (note + "; " if note else "") + f"{over} prompts longer than the model's context"
