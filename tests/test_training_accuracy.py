@@ -87,6 +87,8 @@ def test_grid_specs_list_every_combination_in_order(tmp_path, monkeypatch):
     assert parse_value(format_value(specs[0].choices[1])) == specs[0].choices[1]
     assert format_value(specs[0].choices[1]) == f"@{tmp_path / 'b.toml'}"  # unquoted: --set reads the file
     assert parse_params([], [], [specs[0].canonical])[0].choices == specs[0].choices
+    with pytest.raises(RecipeError, match="'model.hidden_size=64' is inside model, which each @FILE replaces whole"):
+        parse_params([], ["model.hidden_size=64"], ["model=@a.toml,@b.toml"])
 
 
 @pytest.mark.timeout(30)
@@ -170,16 +172,18 @@ def test_accuracy_is_logged_at_each_evaluation_and_matches_the_checkpoint(core_p
         assert record["eval_accuracy_macro"] == pytest.approx(rescored["accuracy_macro"])
         assert record["eval_format_error_rate"] == pytest.approx(rescored["format_error_rate"])
         assert record["eval_accuracy/low_order"] == record["eval_accuracy"]  # one family only
-    assert max(r["eval_accuracy"] for r in evals) > 0, evals
 
-    # the checkpoint of step 20, evaluated by the normal evaluator on the same rows, scores what was logged
+    # a kept checkpoint, evaluated by the normal evaluator on the same rows, scores what was logged at its step
     recipe = load_recipe(recipe_path)
     rows = stratified_subset(datasets["validation"], 12, recipe.seed)
-    at_step = AutoModelForCausalLM.from_pretrained(run_dir.path / "checkpoints" / "checkpoint-20")
+    kept = [r for r in evals if (run_dir.path / "checkpoints" / f"checkpoint-{r['step']}").is_dir()]
+    chosen = max(kept, key=lambda r: r["eval_accuracy"])
+    assert chosen["eval_accuracy"] > 0, evals
+    at_step = AutoModelForCausalLM.from_pretrained(run_dir.path / "checkpoints" / f"checkpoint-{chosen['step']}")
     stage = evaluate_model(recipe, dataclasses.replace(loaded, model=at_step), rows, tmp_path / "check",
-                           stage="step-20")
-    assert task_accuracy(stage)["overall"]["micro"] == pytest.approx(evals[1]["eval_accuracy"])
-    assert task_accuracy(stage)["overall"]["macro"] == pytest.approx(evals[1]["eval_accuracy_macro"])
+                           stage="check")
+    assert task_accuracy(stage)["overall"]["micro"] == pytest.approx(chosen["eval_accuracy"])
+    assert task_accuracy(stage)["overall"]["macro"] == pytest.approx(chosen["eval_accuracy_macro"])
 
 
 @pytest.mark.slow
@@ -207,3 +211,91 @@ def test_early_stopping_stops_after_patience_and_keeps_the_best_adapter(core_plu
     assert all(bool((saved[k] == best[k]).all()) for k in saved)
     assert any(not bool((saved[k] == last[k]).all()) for k in saved)  # training moved on after step 2
     assert "best eval_accuracy" in (run_dir.path / "odin.log").read_text()
+
+
+# --- sweeps: pruning on accuracy, a grid over two model blocks ----------------------------------
+
+
+class AccuracyFlow:
+    """Stands in for RunFlow in the sweep loop: reports an accuracy that depends on lora.r, at steps 2, 4, 6."""
+
+    def __init__(self, recipe, *, run_dir, overrides, on_eval, resume=None):
+        self.recipe, self.run_dir, self.on_eval = recipe, run_dir, on_eval
+
+    def run(self):
+        from odin_core.flows.run import RunResult
+
+        self.run_dir.path.mkdir(parents=True)
+        accuracy = self.recipe.lora.options.r / 100
+        for step in (2, 4, 6):
+            self.on_eval(step, {"eval_loss": 1.0, "eval_accuracy": accuracy * step / 6})
+        return RunResult(self.run_dir.path, {"training": {"eval_loss": 1.0}, "trained": {
+            "metrics": {"metrics.task_accuracy": {"overall": {"micro": accuracy, "macro": accuracy}}}}})
+
+
+@pytest.mark.timeout(120)
+def test_a_grid_sweep_prunes_on_accuracy_in_the_study_direction(tmp_path, monkeypatch):
+    import odin_core.flows.run
+    from odin_core.flows.sweep import start_sweep
+
+    monkeypatch.setattr(odin_core.flows.run, "RunFlow", AccuracyFlow)
+    result = start_sweep("recipes/quickstart.toml", [], grid=["lora.r=32,16,8,4"], trials=None,
+                         metric="trained.accuracy", overrides=["training.eval_steps=2",
+                                                               "training.eval_accuracy_examples=8"],
+                         output_dir=tmp_path, prune_after=1, prune_on="eval_accuracy", echo=lambda m: None)
+    rows = result.summary["trials_table"]
+    assert [r["params"]["lora.r"] for r in rows] == [32, 16, 8, 4]  # the grid, in order, each once
+    # the first is the best (highest accuracy): the later, less accurate ones are pruned at their first report
+    assert rows[0]["state"] == "complete" and rows[0]["value"] == pytest.approx(0.32)
+    assert all(r["state"] == "pruned" and r["pruned_at_step"] == 2 for r in rows[1:])
+    assert result.summary["prune_on"] == "eval_accuracy" and "`eval_accuracy`" in (
+        Path(result.sweep_dir) / "sweep.md").read_text()
+
+
+MODEL_BLOCK = """\
+[model]
+loader = "models.scratch"
+max_seq_length = 512
+architecture = "llama"
+num_layers = {layers}
+hidden_size = {hidden}
+num_heads = 4
+vocab_size = 400
+"""
+TINY = ["--set", "training.engine=transformers", "--set", "training.max_steps=4", "--set", "training.save_steps=2",
+        "--set", "training.eval_steps=2", "--set", "training.logging_steps=2",
+        "--set", "training.eval_accuracy_examples=6",
+        "--set", "data.num_examples.train=48", "--set", "data.num_examples.validation=8",
+        "--set", "data.num_examples.test=17", "--set", "data.sources.0.count=40",
+        "--set", "generation.evaluate_base=false", "--set", "generation.max_examples=17",
+        "--set", "training.batch_size=4"]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_a_grid_over_two_model_blocks_runs_two_ordinary_trials(tmp_path):
+    small, large = tmp_path / "small.toml", tmp_path / "large.toml"
+    small.write_text(MODEL_BLOCK.format(layers=1, hidden=32))
+    large.write_text(MODEL_BLOCK.format(layers=2, hidden=64))
+    done = run_odin("sweep", "recipes/quickstart.toml", *TINY, "--grid", f"model=@{small},@{large}",
+                    "--metric", "training.eval_loss", "--output-dir", str(tmp_path / "sweeps"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    sweep_dir = next((tmp_path / "sweeps").iterdir())
+    summary = json.loads((sweep_dir / "sweep.json").read_text())
+    rows = summary["trials_table"]
+    assert summary["trials"] == 2 and [r["state"] for r in rows] == ["complete", "complete"]
+    assert [r["params"]["model"] for r in rows] == [f"@{small}", f"@{large}"]
+    parameters = []
+    for row, (layers, hidden) in zip(rows, ((1, 32), (2, 64))):
+        run_dir = sweep_dir / row["run_dir"]
+        recipe = load_recipe(run_dir / "recipe.toml")  # the run's resolved recipe holds its grid point's block
+        assert (recipe.model.options.num_layers, recipe.model.options.hidden_size) == (layers, hidden)
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+        assert metrics["training"]["eval_loss"] == row["value"]
+        parameters.append(metrics["training"]["parameters"])
+        assert [r["step"] for r in _records(run_dir) if "eval_accuracy" in r] == [2, 4]
+    assert parameters[0] < parameters[1]
+    assert "@small.toml" in (sweep_dir / "sweep.md").read_text()
+    compared = run_odin("compare", *(str(sweep_dir / r["run_dir"]) for r in rows), "--format", "json")
+    assert compared.returncode == 0, compared.stderr[-2000:]
+    assert len(json.loads(compared.stdout)["runs"]) == 2

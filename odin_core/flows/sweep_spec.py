@@ -145,6 +145,10 @@ def parse_params(texts, fixed_overrides=(), grid=()) -> list[ParamSpec]:
         if spec.key in fixed:
             raise _error(spec.text, f"{spec.key} is also fixed by --set {fixed[spec.key]!r}; drop one of them",
                          spec.option)
+        inside = next((o for key, o in fixed.items() if key.startswith(spec.key + ".")), None)
+        if inside is not None and any(isinstance(c, str) and c.startswith("@") for c in spec.choices):
+            raise _error(spec.text, f"--set {inside!r} is inside {spec.key}, which each @FILE replaces whole; put "
+                                    "that key in the files", spec.option)
         seen[spec.key] = f"{spec.option} {spec.text!r}"
     return specs
 
