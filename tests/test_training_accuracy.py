@@ -1,7 +1,6 @@
 """Task accuracy during training, early stopping on a validation metric, and grid sweeps over whole sections."""
 
 import json
-import math
 from collections import Counter
 from pathlib import Path
 
