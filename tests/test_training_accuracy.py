@@ -195,7 +195,17 @@ def test_early_stopping_stops_after_patience_and_keeps_the_best_adapter(core_plu
              'early_stopping = { metric = "eval_accuracy", patience = 2 }')
     recipe_path = write_recipe(tmp_path, recipe_text(max_steps=20, save_steps=2, logging_steps=2,
                                                      training_extra=extra).replace("3e-3", "1e-9"))
-    summary, _, run_dir = train_run(recipe_path, tmp_path / "run", toy_datasets(train=64, validation=12))
+    from transformers import TrainerCallback
+
+    modes = []
+
+    class Mode(TrainerCallback):  # after each evaluation (its generation included), training goes on in train mode
+        def on_evaluate(self, args, state, control, model=None, **kwargs):
+            modes.append(model.training)
+
+    summary, _, run_dir = train_run(recipe_path, tmp_path / "run", toy_datasets(train=64, validation=12),
+                                    callbacks=[Mode()])
+    assert modes == [True, True, True]
     evals = [r for r in _records(run_dir.path) if "eval_loss" in r]
     assert len({r["eval_accuracy"] for r in evals}) == 1  # the plateau
     # best at the first evaluation; two more without improvement, then stop
