@@ -303,6 +303,8 @@ def test_a_grid_over_two_model_blocks_runs_two_ordinary_trials(tmp_path):
         assert metrics["training"]["eval_loss"] == row["value"]
         parameters.append(metrics["training"]["parameters"])
         assert [r["step"] for r in _records(run_dir) if "eval_accuracy" in r] == [2, 4]
+        assert "![validation accuracy during training](training_accuracy.png)" in (run_dir / "report.md").read_text()
+        assert (run_dir / "training_accuracy.png").stat().st_size > 0
     assert parameters[0] < parameters[1]
     assert "@small.toml" in (sweep_dir / "sweep.md").read_text()
     compared = run_odin("compare", *(str(sweep_dir / r["run_dir"]) for r in rows), "--format", "json")
