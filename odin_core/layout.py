@@ -24,6 +24,7 @@ CHECKPOINT_DIR = "checkpoints"
 MERGED_DIR = "merged"
 GGUF_DIR = "gguf"  # odin export --gguf: <run name>-<dtype>.gguf
 SEEDS_DIR = "seeds"  # runs of --seeds N: one sub-run per seed
+TRAINING_PREDICTIONS_DIR = "training_predictions"  # the answers scored at each evaluation during training
 RESUMES_LOG = "resumes.jsonl"  # one record per resume with changed settings (--allow-changes)
 
 

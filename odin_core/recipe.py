@@ -100,7 +100,8 @@ MAX_KEY_DEPTH = 16
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
-    """``'training.learning_rate=1e-4'`` -> (['training', 'learning_rate'], 1e-4); values are TOML."""
+    """``'training.learning_rate=1e-4'`` -> (['training', 'learning_rate'], 1e-4); values are TOML, or ``@FILE``:
+    the table in a TOML file, which replaces the key's whole table (``model=@models/small.toml``)."""
     key, sep, value = text.partition("=")
     key = key.strip()
     shown = text if len(text) <= 80 else text[:77] + "..."
@@ -109,6 +110,8 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if key.count(".") >= MAX_KEY_DEPTH:
         raise RecipeError(f"--set {shown!r}: the key has {key.count('.') + 1} parts; a recipe key has at most "
                           f"{MAX_KEY_DEPTH}")
+    if value.strip().startswith("@"):  # never a TOML value: a whole table from a file
+        return key.split("."), _table_file(value.strip()[1:], key.split(".")[-1], shown)
     try:
         parsed = tomllib.loads(f"v = {value.strip()}")["v"]
     except RecursionError:
@@ -116,6 +119,21 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     except tomllib.TOMLDecodeError:
         parsed = value.strip()  # bare words are strings: --set model.name=my/model
     return key.split("."), parsed
+
+
+def _table_file(path: str, name: str, shown: str) -> dict:
+    """The table a ``--set KEY=@FILE`` puts at KEY: the file's ``[name]`` table when that is all it holds, else
+    the whole file (e.g. a ``[model]`` block kept in its own file, for a sweep over model sizes)."""
+    if not path.strip():
+        raise RecipeError(f"--set {shown!r}: expected a TOML file after '@', e.g. model=@recipes/models/smollm2.toml")
+    try:
+        data = read_toml(Path(path.strip()))
+    except RecipeError as exc:
+        raise RecipeError(f"--set {shown!r}: {exc.message.replace('a TOML recipe', 'a TOML file')}", file=exc.file,
+                          line=exc.line) from None
+    if list(data) == [name] and isinstance(data[name], dict):
+        return data[name]
+    return data
 
 
 def apply_overrides(data: dict, overrides) -> dict:
@@ -275,6 +293,30 @@ def _check_training(recipe: Recipe, file) -> None:
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise RecipeError(f"unknown value {value!r}{hint} Expected one of: {', '.join(allowed)}", file=file,
                           key=f"training.{key}")
+    _check_evaluation_during_training(recipe.training, recipe.data.num_examples.validation, file)
+
+
+def _check_evaluation_during_training(t, validation_examples: int, file) -> None:
+    """Accuracy during training and early stopping need evaluations, and early stopping a checkpoint at each."""
+    if t.eval_accuracy_examples and not t.eval_steps:
+        raise RecipeError(f"= {t.eval_accuracy_examples} measures accuracy at each evaluation, but there is none: "
+                          "set training.eval_steps", file=file, key="training.eval_accuracy_examples")
+    stopping = t.early_stopping
+    if stopping is None:
+        return
+    if not t.eval_steps:
+        raise RecipeError("watches a validation metric, but training.eval_steps is not set: set it (e.g. 50)",
+                          file=file, key="training.early_stopping")
+    if not validation_examples:
+        raise RecipeError("watches a validation metric, but the validation split is empty: set "
+                          "data.num_examples.validation", file=file, key="training.early_stopping")
+    if stopping.metric != "eval_loss" and not t.eval_accuracy_examples:
+        raise RecipeError(f"metric = {stopping.metric!r} needs the accuracy measured during training: set "
+                          "training.eval_accuracy_examples (e.g. 64)", file=file, key="training.early_stopping.metric")
+    if t.save_steps != t.eval_steps:
+        raise RecipeError(f"keeps the best evaluation's checkpoint, so it needs one at every evaluation: set "
+                          f"training.save_steps = training.eval_steps (now {t.save_steps} and {t.eval_steps})",
+                          file=file, key="training.save_steps")
 
 
 def _check_data(recipe: Recipe, file) -> None:

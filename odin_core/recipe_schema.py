@@ -177,6 +177,15 @@ class LoraSection(_Selector):
                                                      "finetune.rslora, finetune.dora, finetune.full")
 
 
+class EarlyStopping(_Strict):
+    """Stop when ``metric`` has not improved for ``patience`` evaluations: validation loss (lower is better) or
+    the task accuracy of ``training.eval_accuracy_examples`` (higher is better)."""
+
+    metric: Literal["eval_loss", "eval_accuracy", "eval_accuracy_macro"] = "eval_loss"
+    patience: int = Field(3, ge=1, description="evaluations without improvement before training stops")
+    min_delta: float = Field(0.0, ge=0, description="an improvement smaller than this does not count")
+
+
 class TrainingSection(_Strict):
     engine: Literal["unsloth", "transformers"] = "unsloth"
     seed: int | None = Field(None, description="seed of model and adapter initialisation and data order; default: the "
@@ -198,6 +207,11 @@ class TrainingSection(_Strict):
     eval_steps: int | None = Field(None, gt=0, description="evaluate loss on the validation split every N steps")
     save_steps: int = Field(100, gt=0)
     save_total_limit: int = Field(2, gt=0)
+    eval_accuracy_examples: int = Field(0, ge=0, description="also generate answers for this many validation "
+                                        "examples (a fixed subset, spread over tasks) at every eval_steps and log "
+                                        "their task accuracy; 0: off")
+    early_stopping: EarlyStopping | None = Field(None, description="stop when a validation metric stops "
+                                                   "improving; the saved adapter is the best evaluation's")
 
 
 class GenerationSection(_Strict):

@@ -22,7 +22,8 @@ def fmt_duration(seconds: float) -> str:
 
 
 #: (record key, how it is shown) in the order of a progress line
-_PROGRESS_FIELDS = (("loss", "loss {:.4f}"), ("eval_loss", "eval_loss {:.4f}"), ("learning_rate", "lr {:.2e}"),
+_PROGRESS_FIELDS = (("loss", "loss {:.4f}"), ("eval_loss", "eval_loss {:.4f}"), ("eval_accuracy", "eval_acc {:.3f}"),
+                    ("learning_rate", "lr {:.2e}"),
                     ("grad_norm", "grad {:.3f}"), ("tokens_per_second", "{:,.0f} tok/s"),
                     ("peak_memory_mb", "peak {:,.0f} MB"))
 

@@ -22,6 +22,7 @@ from odin_core.engine.interrupts import TrainingInterrupted, stop_on_signals, wr
 from odin_core.engine.progress import check_finite_model, fmt_duration, guard_callback, progress_callback
 from odin_core.engine.tokenize import tokenize_split
 from odin_core.engine.trainers import training_arguments, transformers_trainer, unsloth_trainer
+from odin_core.engine.validation import add_eval_metrics, best_model_arguments, best_summary, early_stopping_callback
 from odin_core.errors import ModelError, RecipeError
 from odin_core.files import atomic_write_dir
 from odin_core.layout import ADAPTER_DIR, CHECKPOINT_DIR, FULL_MODEL_DIR, TRAINER_STATE
@@ -86,16 +87,22 @@ def check_examples_fit(recipe, loaded, datasets, sample: int = 256) -> None:
                           "(data.max_prompt_tokens)", file=recipe.path, key="model.max_seq_length")
 
 
-def _setup_trainer(recipe, loaded, train_set, eval_set, run_dir, events, device, callbacks, on_eval=None):
+def _setup_trainer(recipe, loaded, train_set, eval_set, run_dir, events, device, callbacks, on_eval=None,
+                   eval_metrics=None):
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
     common = training_arguments(recipe, run_dir, device, eval_set is not None)
+    if eval_set is not None:
+        common |= best_model_arguments(recipe.training)
     build = unsloth_trainer if recipe.training.engine == "unsloth" else transformers_trainer
     trainer = build(recipe, loaded, train_set, eval_set, common)
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)
+    if eval_set is not None and eval_metrics is not None:
+        add_eval_metrics(trainer, eval_metrics)
     trainer.add_callback(progress_callback(run_dir, events, device, on_eval))
-    for callback in callbacks:
+    stopping = early_stopping_callback(recipe.training) if eval_set is not None else None
+    for callback in [*callbacks, *([stopping] if stopping else [])]:
         trainer.add_callback(callback)
     trainer.add_callback(guard_callback(recipe))  # after the callbacks that may ask for a checkpoint
     return trainer
@@ -160,17 +167,21 @@ def _summary(recipe, trainer, model, target, run_dir, device, seconds, resumed: 
         "trainable_parameters": trainable_parameter_count(model),
         "parameters": parameter_count(model),
         "resumed_from_step": checkpoint_step(resumed.checkpoint) if resumed.checkpoint else None,
+        **best_summary(recipe.training, state),
         "adapter_dir": str(target),
         "checkpoint_dir": str(run_dir.path / CHECKPOINT_DIR),
     }
 
 
-def train(recipe, loaded, datasets, run_dir, events, resume: bool = False, callbacks=(), on_eval=None) -> dict:
+def train(recipe, loaded, datasets, run_dir, events, resume: bool = False, callbacks=(), on_eval=None,
+          eval_metrics=None) -> dict:
     """Fine-tune ``loaded.model`` (already wrapped by the LoRA strategy) on ``datasets["train"]``.
 
     ``callbacks``: extra ``transformers.TrainerCallback`` objects. ``on_eval(step, record)``: called after each
     evaluation during training (every ``training.eval_steps``) with the validation record (``eval_loss``, ...);
-    whatever it raises stops training and propagates (a sweep prunes a trial that way). Returns a JSON-serialisable
+    whatever it raises stops training and propagates (a sweep prunes a trial that way). ``eval_metrics(step)``:
+    more numbers for each evaluation (task accuracy), logged as ``eval_<name>`` with the loss and seen by
+    ``on_eval`` and ``training.early_stopping``. Returns a JSON-serialisable
     summary: steps, train_seconds, tokens_per_second, peak_memory_mb, final_loss, adapter_dir, ...
     """
     import torch
@@ -187,7 +198,7 @@ def train(recipe, loaded, datasets, run_dir, events, resume: bool = False, callb
     started = time.perf_counter()
     with stop_on_signals(run_dir) as stop, write_failures(run_dir.path / CHECKPOINT_DIR):
         trainer = _setup_trainer(recipe, loaded, train_set, eval_set, run_dir, events, device, [stop, *callbacks],
-                                  on_eval)
+                                  on_eval, eval_metrics)
         trainer.train(resume_from_checkpoint=str(resumed.checkpoint) if resumed.checkpoint else None)
         if stop.received:
             step = trainer.state.global_step
@@ -202,6 +213,11 @@ def train(recipe, loaded, datasets, run_dir, events, resume: bool = False, callb
             f"{'' if device == 'cuda' else ' (RSS)'} | final loss "
             f"{summary['final_loss'] if summary['final_loss'] is None else format(summary['final_loss'], '.4f')} | "
             f"{'adapter' if _is_peft(model) else 'model'}: {target}")
+    stopping = summary.get("early_stopping")
+    if stopping and stopping["best_step"] is not None:
+        line += (f"\nbest {stopping['metric']} {stopping['best_value']:.4f} at step {stopping['best_step']}: the saved "
+                 f"{'adapter' if _is_peft(model) else 'model'} is that step's"
+                 + (f" (stopped early at step {summary['steps']})" if stopping["stopped_early"] else ""))
     print(line, file=sys.stderr)
     run_dir.log(line)
     return summary

@@ -154,7 +154,14 @@ class RunFlow:
         self.loaded.model = self.strategy.apply(self.loaded, self.recipe.training_seed)
         self.metrics["training"] = engine.train(self.recipe, self.loaded, self.datasets, self.run_dir, self.events,
                                                 resume=bool(self.resume), callbacks=self.callbacks,
-                                                on_eval=self.on_eval)
+                                                on_eval=self.on_eval, eval_metrics=self._accuracy_during_training())
+
+    def _accuracy_during_training(self):
+        """The task accuracy measured at each evaluation (``training.eval_accuracy_examples``), or None."""
+        validation = self.datasets.get("validation")
+        if not (self.recipe.training.eval_accuracy_examples and validation is not None and len(validation)):
+            return None
+        return evaluate.TrainingAccuracy(self.recipe, self.loaded, validation, self.run_dir)
 
     def evaluate_trained(self) -> None:
         self.metrics["trained"] = evaluate.evaluate_model(self.recipe, self.loaded, self.eval_split, self.run_dir,

@@ -1,10 +1,12 @@
 """The flow of ``odin sweep``: hyperparameter trials of one recipe, driven by Optuna.
 
 Each trial is an ordinary run (``odin run RECIPE --set ...`` with the trial's values, in this process) whose
-run directory is ``<sweep_dir>/trials/trial-NNNN``. The sampler is TPE, seeded from the recipe's seed; the
-pruner (``MedianPruner``) is fed the validation loss the run reports every ``training.eval_steps`` (negated
-when the metric is maximised, since Optuna's pruners follow the study's direction) and stops a trial that
-is worse than the median of earlier trials at the same step. The study lives in ``<sweep_dir>/study.db``
+run directory is ``<sweep_dir>/trials/trial-NNNN``. The sampler is TPE, seeded from the recipe's seed; a grid
+sweep (``--grid``) queues every combination of its values, in order, and runs each once. The pruner
+(``MedianPruner``) is fed what the run reports every ``training.eval_steps`` (``--prune-on``: the validation
+loss, or the task accuracy of ``training.eval_accuracy_examples``; negated where it runs against the study's
+direction, which Optuna's pruners follow) and stops a trial that is worse than the median of earlier trials at
+the same step. The study lives in ``<sweep_dir>/study.db``
 (SQLite), so ``odin sweep --resume SWEEP_DIR`` continues where a sweep stopped:
 
 * complete, pruned and failed trials are kept and counted towards ``--trials``;
@@ -33,6 +35,7 @@ from odin_core.flows.sweep_spec import (
     check_metric_root,
     default_direction,
     format_value,
+    grid_points,
     overrides_for,
     parse_params,
     resolve_metric,
@@ -42,6 +45,8 @@ from odin_core.layout import SWEEP_CONFIG, SWEEP_LOCK, SWEEP_LOG, SWEEP_STUDY, S
 from odin_core.recipe import load_recipe
 
 STUDY_NAME = "odin-sweep"
+#: what the pruner can be fed at each evaluation during training (a key of the validation record)
+PRUNE_METRICS = ("eval_loss", "eval_accuracy", "eval_accuracy_macro")
 
 
 @dataclass
@@ -57,6 +62,8 @@ class SweepConfig:
     seed: int = 0  # the sampler's seed: the recipe's seed
     recipe_digest: str = ""
     created: str = ""
+    grid: list[str] = field(default_factory=list)  # the --grid specs (@FILE items as absolute paths)
+    prune_on: str = "eval_loss"  # the validation record's key the pruner is fed
 
 
 @dataclass
@@ -77,8 +84,8 @@ def _check_params_in_recipe(config: SweepConfig, specs) -> None:
             try:
                 load_recipe(config.recipe, [*config.overrides, f"{spec.key}={format_value(value)}"])
             except RecipeError as exc:
-                raise RecipeError(f"--param {spec.text!r}: with {spec.key} = {format_value(value)} the recipe is "
-                                  f"invalid: {exc.format()}") from None
+                raise RecipeError(f"{spec.option} {spec.text!r}: with {spec.key} = {format_value(value)} the recipe "
+                                  f"is invalid: {exc.format()}") from None
 
 
 def _distributions(specs) -> dict:
@@ -182,20 +189,49 @@ def _make_sweep_dir(recipe, output_dir) -> Path:
                               file=recipe.path, key="output_dir") from None
 
 
-def start_sweep(recipe_path, params, *, trials: int, metric: str, direction: str | None = None, overrides=(),
-                output_dir=None, prune: bool = True, prune_after: int = 5, echo=None) -> SweepResult:
-    """A new sweep of ``recipe_path`` over ``params`` (``--param`` specs); returns its directory and summary."""
-    overrides = list(overrides or ())
-    _optuna()
+def _check_trials(trials, specs) -> int:
+    """The number of trials to finish: a grid sweep's default and upper bound is its number of combinations."""
+    grid = [spec for spec in specs if spec.option == "--grid"]
+    size = len(grid_points(grid)) if grid else None
+    if trials is None:
+        if size is None:
+            raise RecipeError("--trials N is required for a sweep with --param")
+        return size
     if trials < 1:
         raise RecipeError(f"--trials must be at least 1 (got {trials})")
+    if size is not None and trials > size:
+        raise RecipeError(f"--trials {trials}: the grid has {size} combinations, each run once; give at most {size} "
+                          "(or leave --trials out)")
+    return trials
+
+
+def _check_prune_on(prune_on: str, recipe) -> None:
+    if prune_on not in PRUNE_METRICS:
+        raise RecipeError(f"--prune-on {prune_on!r}: expected one of {', '.join(PRUNE_METRICS)}")
+    if prune_on != "eval_loss" and not recipe.training.eval_accuracy_examples:
+        raise RecipeError(f"--prune-on {prune_on}: the runs measure no accuracy during training; set "
+                          "training.eval_accuracy_examples (e.g. --set training.eval_accuracy_examples=64)",
+                          file=recipe.path, key="training.eval_accuracy_examples")
+
+
+def start_sweep(recipe_path, params, *, trials: int | None, metric: str, direction: str | None = None, overrides=(),
+                output_dir=None, prune: bool = True, prune_after: int = 5, echo=None, grid=(),
+                prune_on: str = "eval_loss") -> SweepResult:
+    """A new sweep of ``recipe_path`` over ``params`` (``--param`` specs) or ``grid`` (``--grid`` specs: every
+    combination once; ``trials`` None runs them all); returns its directory and summary."""
+    overrides = list(overrides or ())
+    _optuna()
     check_metric_root(metric)
-    specs = parse_params(params, overrides)
+    specs = parse_params(params, overrides, grid)
+    trials = _check_trials(trials, specs)
     recipe = load_recipe(recipe_path, overrides)
-    config = SweepConfig(recipe=str(Path(recipe_path).resolve()), overrides=overrides, params=list(params),
+    _check_prune_on(prune_on, recipe)
+    config = SweepConfig(recipe=str(Path(recipe_path).resolve()), overrides=overrides,
+                         params=[s.canonical for s in specs if s.option == "--param"],
                          trials=trials, metric=metric, direction=direction or default_direction(metric),
                          prune=prune, prune_after=prune_after, seed=recipe.seed, recipe_digest=_recipe_digest(recipe),
-                         created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+                         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                         grid=[s.canonical for s in specs if s.option == "--grid"], prune_on=prune_on)
     if config.direction not in ("maximize", "minimize"):
         raise RecipeError(f"--direction must be maximize or minimize (got {config.direction!r})")
     _check_params_in_recipe(config, specs)
@@ -222,7 +258,7 @@ def resume_sweep(sweep_dir, trials: int | None = None, echo=None) -> SweepResult
         raise RecipeError("the recipe changed since the sweep started (its resolved settings differ); trials "
                           "run now would not be comparable with the earlier ones. Start a new sweep, or restore "
                           "the recipe", file=config.recipe)
-    return _run_sweep(sweep_dir, config, parse_params(config.params, config.overrides), echo, recipe)
+    return _run_sweep(sweep_dir, config, parse_params(config.params, config.overrides, config.grid), echo, recipe)
 
 
 def _free_memory() -> None:
@@ -244,13 +280,16 @@ def _run_sweep(sweep_dir: Path, config: SweepConfig, specs, echo, recipe) -> Swe
         probe = _open_study(sweep_dir, config, 0)
         existing = len(probe.get_trials(deepcopy=False))
         study = _open_study(sweep_dir, config, existing) if existing else probe
+        if not existing and config.grid:
+            for point in grid_points(specs)[:config.trials]:
+                study.enqueue_trial(point)
         if existing:
             requeued = _requeue_interrupted(study, log)
             log(f"resuming: {sum(counts_towards_total(t) for t in study.get_trials(deepcopy=False))} of "
                 f"{config.trials} trials finished" + (f", {requeued} interrupted trial(s) to run again" if requeued else ""))
         log(f"directory {sweep_dir}")
         if config.prune and not recipe.training.eval_steps:
-            log("note: training.eval_steps is not set, so runs report no validation loss and no trial is pruned")
+            log("note: training.eval_steps is not set, so runs report no validation metric and no trial is pruned")
         distributions = _distributions(specs)
         try:
             while True:
@@ -314,15 +353,15 @@ def _run_trial(study, sweep_dir: Path, config: SweepConfig, distributions: dict,
     trial.set_user_attr("overrides", chosen)
     log(f"trial {trial.number} ({finished + 1} of {config.trials}): {' '.join(chosen)}"
         + (f" (continues trial {trial.user_attrs.get('rerun_of')} in {run_path})" if resume_dir else ""))
-    sign = 1.0 if config.direction == "minimize" else -1.0
+    sign = 1.0 if default_direction(config.prune_on) == config.direction else -1.0
 
     def report(step: int, record: dict) -> None:
-        loss = record.get("eval_loss")
-        if loss is None or not math.isfinite(loss):
+        value = record.get(config.prune_on)
+        if value is None or not math.isfinite(value):
             return
-        trial.report(sign * loss, step)
+        trial.report(sign * value, step)
         if config.prune and trial.should_prune():
-            raise RunStopped(f"pruned by the sweep at step {step}: validation loss {loss:.4f} is worse than the "
+            raise RunStopped(f"pruned by the sweep at step {step}: {config.prune_on} {value:.4f} is worse than the "
                              "median of earlier trials at this step", step=step, status="pruned")
 
     def fail(message: str) -> None:

@@ -4,12 +4,17 @@ No Optuna here: a spec is plain data, turned into an Optuna distribution by ``fl
 
 * ``KEY=a,b,c``: categorical (each item read as a ``--set`` value: TOML, else a bare string);
 * ``KEY=int:lo:hi``, ``KEY=uniform:lo:hi``, ``KEY=loguniform:lo:hi``: distributions.
+
+An item ``@FILE`` is a whole table read from a TOML file (``model=@models/a.toml,@models/b.toml``: a model size
+study), set as ``--set model=@FILE`` sets it. ``--grid`` specs take comma lists only: a grid sweep runs every
+combination once.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 from odin_core.errors import RecipeError
 from odin_core.records import task_accuracy
@@ -25,20 +30,28 @@ class ParamSpec:
     low: float | int | None = None
     high: float | int | None = None
     text: str = ""  # the --param as given
+    option: str = "--param"  # or "--grid"
 
     def describe(self) -> str:
         if self.kind == "categorical":
             return ", ".join(format_value(c) for c in self.choices)
         return f"{self.kind} [{format_value(self.low)}, {format_value(self.high)}]"
 
+    @property
+    def canonical(self) -> str:
+        """The spec as stored in a sweep's config: ``@FILE`` items as absolute paths (a resume may run elsewhere)."""
+        if self.kind != "categorical":
+            return self.text
+        return f"{self.key}={','.join(format_value(c) for c in self.choices)}"
+
     def endpoints(self) -> list:
         """Values that, set in the recipe, show whether this key and its range are valid."""
         return list(self.choices) if self.kind == "categorical" else [self.low, self.high]
 
 
-def _error(text: str, why: str) -> RecipeError:
+def _error(text: str, why: str, option: str = "--param") -> RecipeError:
     shown = text if len(text) <= 80 else text[:77] + "..."
-    return RecipeError(f"--param {shown!r}: {why}")
+    return RecipeError(f"{option} {shown!r}: {why}")
 
 
 def _number(text: str, part: str, integer: bool):
@@ -61,58 +74,90 @@ def parse_value(item: str):
         return item.strip()
 
 
-def parse_param(text: str) -> ParamSpec:
-    """``'lora.r=8,16,32'`` or ``'training.learning_rate=loguniform:1e-5:1e-3'`` -> a ``ParamSpec``."""
+def _file_item(value):
+    """An ``@FILE`` item with its path made absolute (other values unchanged)."""
+    if isinstance(value, str) and value.startswith("@") and value[1:].strip():
+        return "@" + str(Path(value[1:].strip()).resolve())
+    return value
+
+
+def parse_param(text: str, option: str = "--param") -> ParamSpec:
+    """``'lora.r=8,16,32'`` or ``'training.learning_rate=loguniform:1e-5:1e-3'`` -> a ``ParamSpec``
+    (``option="--grid"``: comma lists only)."""
+    def fail(why: str) -> RecipeError:
+        return _error(text, why, option)
+
     key, sep, value = text.partition("=")
     key, value = key.strip(), value.strip()
     if not sep or not key or any(not part for part in key.split(".")):
-        raise _error(text, "expected KEY=VALUES with a dotted recipe key, e.g. lora.r=8,16,32 or "
-                           "training.learning_rate=loguniform:1e-5:1e-3")
+        raise fail("expected KEY=VALUES with a dotted recipe key, e.g. lora.r=8,16,32 or "
+                   + ("model=@models/a.toml,@models/b.toml" if option == "--grid"
+                      else "training.learning_rate=loguniform:1e-5:1e-3"))
     if not value:
-        raise _error(text, "no values after '='")
+        raise fail("no values after '='")
     head, colon, rest = value.partition(":")
+    if "," not in value and colon and head.strip().isidentifier() and option == "--grid":
+        raise fail("a grid takes a comma list of values (a,b,c or @file1,@file2); use --param for a "
+                   "distribution")
     if "," not in value and colon and head.strip().isidentifier():
         kind = head.strip()
         if kind not in DISTRIBUTIONS:
-            raise _error(text, f"unknown distribution {kind!r}; expected one of {', '.join(DISTRIBUTIONS)} "
-                               "(int:lo:hi, uniform:lo:hi, loguniform:lo:hi) or a comma list of values")
+            raise fail(f"unknown distribution {kind!r}; expected one of {', '.join(DISTRIBUTIONS)} "
+                       "(int:lo:hi, uniform:lo:hi, loguniform:lo:hi) or a comma list of values")
         bounds = rest.split(":")
         if len(bounds) != 2:
-            raise _error(text, f"expected {kind}:LOW:HIGH (two bounds), got {len(bounds)} part(s) after {kind!r}")
+            raise fail(f"expected {kind}:LOW:HIGH (two bounds), got {len(bounds)} part(s) after {kind!r}")
         low, high = (_number(text, b.strip(), kind == "int") for b in bounds)
         if not low < high:
-            raise _error(text, f"the low bound {bounds[0]} must be below the high bound {bounds[1]}")
+            raise fail(f"the low bound {bounds[0]} must be below the high bound {bounds[1]}")
         if kind == "loguniform" and low <= 0:
-            raise _error(text, f"loguniform needs a positive low bound (got {bounds[0]})")
+            raise fail(f"loguniform needs a positive low bound (got {bounds[0]})")
         return ParamSpec(key, kind, low=low, high=high, text=text)
     items = [item for item in value.split(",")]
     if any(not item.strip() for item in items):
-        raise _error(text, "an empty item in the comma list")
-    choices = tuple(parse_value(item) for item in items)
+        raise fail("an empty item in the comma list")
+    choices = tuple(_file_item(parse_value(item)) for item in items)
     if any(not isinstance(c, (str, int, float, bool)) for c in choices):
-        raise _error(text, "categorical values must be numbers, booleans or strings (no tables or lists)")
+        raise fail("categorical values must be numbers, booleans or strings (no tables or lists)")
     if len(set(map(repr, choices))) != len(choices):
-        raise _error(text, "a value appears twice in the comma list")
+        raise fail("a value appears twice in the comma list")
     if len(choices) < 2:
-        raise _error(text, "one value is nothing to search: give several (a,b,c) or a distribution "
-                           "(int:lo:hi, uniform:lo:hi, loguniform:lo:hi); use --set for a fixed value")
-    return ParamSpec(key, "categorical", choices=choices, text=text)
+        raise fail("one value is nothing to search: give several (a,b,c) or a distribution "
+                   "(int:lo:hi, uniform:lo:hi, loguniform:lo:hi); use --set for a fixed value")
+    return ParamSpec(key, "categorical", choices=choices, text=text, option=option)
 
 
-def parse_params(texts, fixed_overrides=()) -> list[ParamSpec]:
-    """Every ``--param``; a key given twice, or also fixed with ``--set``, is an error naming it."""
-    if not texts:
-        raise RecipeError("no --param given: a sweep needs at least one, e.g. --param lora.r=8,16,32")
-    specs = [parse_param(text) for text in texts]
+def parse_params(texts, fixed_overrides=(), grid=()) -> list[ParamSpec]:
+    """Every ``--param`` and ``--grid``; a key given twice, or also fixed with ``--set``, is an error naming it,
+    and so is a ``--param`` beside a ``--grid`` (a grid sweep runs every combination: all its keys are grids)."""
+    if not texts and not grid:
+        raise RecipeError("no --param given: a sweep needs at least one, e.g. --param lora.r=8,16,32 (or a grid: "
+                          "--grid model=@models/a.toml,@models/b.toml)")
+    if texts and grid:
+        raise _error(texts[0], "a grid sweep runs every combination of its --grid values once; give this key as "
+                               "--grid too (a comma list), or drop --grid")
+    specs = [parse_param(text) for text in texts] + [parse_param(text, "--grid") for text in grid]
     seen: dict[str, str] = {}
     fixed = {o.partition("=")[0].strip(): o for o in fixed_overrides}
     for spec in specs:
         if spec.key in seen:
-            raise _error(spec.text, f"{spec.key} is already searched by --param {seen[spec.key]!r}")
+            raise _error(spec.text, f"{spec.key} is already searched by {seen[spec.key]}", spec.option)
         if spec.key in fixed:
-            raise _error(spec.text, f"{spec.key} is also fixed by --set {fixed[spec.key]!r}; drop one of them")
-        seen[spec.key] = spec.text
+            raise _error(spec.text, f"{spec.key} is also fixed by --set {fixed[spec.key]!r}; drop one of them",
+                         spec.option)
+        inside = next((o for key, o in fixed.items() if key.startswith(spec.key + ".")), None)
+        if inside is not None and any(isinstance(c, str) and c.startswith("@") for c in spec.choices):
+            raise _error(spec.text, f"--set {inside!r} is inside {spec.key}, which each @FILE replaces whole; put "
+                                    "that key in the files", spec.option)
+        seen[spec.key] = f"{spec.option} {spec.text!r}"
     return specs
+
+
+def grid_points(specs) -> list[dict]:
+    """Every combination of the specs' values, the first key varying slowest (the order trials run in)."""
+    import itertools
+
+    return [dict(zip((s.key for s in specs), values)) for values in itertools.product(*(s.choices for s in specs))]
 
 
 def format_value(value) -> str:
@@ -127,6 +172,8 @@ def format_value(value) -> str:
         text = repr(value)
         return text if ("." in text or "e" in text or "n" in text) else text + ".0"
     text = str(value)
+    if text.startswith("@") and "," not in text:  # a table from a file: --set reads @FILE unquoted
+        return text
     return text if text and all(c.isalnum() or c in "-_/." for c in text) and parse_value(text) == text \
         else json.dumps(text)
 

@@ -128,6 +128,8 @@ def write_summary(sweep_dir: Path, config, study, plots: bool = False) -> dict:
 def _shown(value) -> str:
     if value is None:
         return "–"
+    if isinstance(value, str) and value.startswith("@"):  # a table from a file: its name says enough
+        return "@" + Path(value[1:]).name
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
@@ -147,10 +149,13 @@ def render(summary: dict, keys: list[str]) -> str:
              f"- recipe: `{summary['recipe']}`" + (f" with `{' '.join('--set ' + o for o in summary['overrides'])}`"
                                                  if summary["overrides"] else ""),
              f"- metric: `{summary['metric']}` ({summary['direction']}); searched: "
-             + "; ".join(f"`{p}`" for p in summary["params"]),
-             f"- trials: {summary['finished']} of {summary['trials']} finished ({states or 'none yet'}); TPE sampler "
-             f"seeded {summary['seed']}; pruning: " + (f"median of earlier trials' validation loss, after "
-                                                      f"{summary['prune_after']} trials" if summary["prune"] else "off"),
+             + "; ".join(f"`{p}`" for p in summary["params"])
+             + "; ".join(f"`{g}` (grid)" for g in summary.get("grid", [])),
+             f"- trials: {summary['finished']} of {summary['trials']} finished ({states or 'none yet'}); "
+             + ("every combination of the grid, in order" if summary.get("grid")
+                else f"TPE sampler seeded {summary['seed']}")
+             + "; pruning: " + (f"median of earlier trials' `{summary.get('prune_on', 'eval_loss')}`, after "
+                                f"{summary['prune_after']} trials" if summary["prune"] else "off"),
              f"- study: `{SWEEP_STUDY}` (Optuna, SQLite); continue or extend with "
              f"`odin sweep --resume {base} [--trials N]`", ""]
     best = summary.get("best")

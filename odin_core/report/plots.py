@@ -1,4 +1,4 @@
-"""Report plots: the loss curve and per-task accuracy with interval whiskers. matplotlib is imported inside."""
+"""Report plots: the loss and accuracy curves during training, per-task accuracy with interval whiskers. matplotlib is imported inside."""
 
 from __future__ import annotations
 
@@ -30,6 +30,38 @@ def plot_loss(records: list[dict], path: Path) -> bool:
     ax.set_title("Loss")
     ax.grid(alpha=0.3)
     ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def plot_training_accuracy(records: list[dict], path: Path, best_step: int | None = None) -> bool:
+    """Validation task accuracy measured during training (overall, macro, per family) against step as a PNG;
+    False when none was logged (``training.eval_accuracy_examples`` off). ``best_step``: marked when given."""
+    points = [r for r in records if isinstance(r.get("eval_accuracy"), (int, float)) and "step" in r]
+    if not points:
+        return False
+    families = sorted({key.split("/", 1)[1] for r in points for key in r if key.startswith("eval_accuracy/")})
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for key, label, style in [("eval_accuracy", "all tasks (micro)", "-"), ("eval_accuracy_macro", "macro", "--"),
+                              *((f"eval_accuracy/{f}", f, ":") for f in families)]:
+        series = [(r["step"], 100 * r[key]) for r in points if isinstance(r.get(key), (int, float))]
+        if series:
+            ax.plot(*zip(*series), marker="o", linestyle=style, label=label)
+    if best_step is not None:
+        ax.axvline(best_step, color="grey", alpha=0.6, label=f"best (step {best_step})")
+    ax.set_xlabel("step")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.set_title("Validation accuracy during training")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

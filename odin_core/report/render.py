@@ -1,8 +1,8 @@
 """``report.md``: tables with 95% intervals and paired significance tests, plots, evaluator sections, failures.
 
 ``write_report(run_dir)`` reads ``metrics.json`` (stage records), ``metrics.jsonl``
-(training loss) and ``predictions-*.jsonl`` (per-row outcomes) and writes
-``report.md``, ``loss.png`` and ``task_accuracy.png``.
+(training loss, validation accuracy during training) and ``predictions-*.jsonl`` (per-row outcomes) and writes
+``report.md``, ``loss.png``, ``training_accuracy.png`` and ``task_accuracy.png``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from odin_core.plugins import get_component
 from odin_core.report.failures import failures_section
 from odin_core.report.heuristics import heuristic_cells, heuristic_header, heuristic_note
 from odin_core.report.generalisation import generalisation_section
-from odin_core.report.plots import plot_loss, plot_task_accuracy
+from odin_core.report.plots import plot_loss, plot_task_accuracy, plot_training_accuracy
 from odin_core.report.significance import ALPHA, stage_comparisons
 from odin_core.report.tables import delta, get, interval, load_metrics, num, p_value, params, pct, run_path, table
 from odin_core.stats import minimum_detectable_difference
@@ -296,6 +296,14 @@ def render_report(metrics: dict, path: Path, plots: dict[str, bool], tests: dict
         lines += [table(["key", "value"], [[k, num(v) if not isinstance(v, (dict, list)) else json.dumps(v)]
                                            for k, v in training.items()]), ""]
     lines += ["![loss curve](loss.png)" if plots.get("loss") else "No training loss was logged (metrics.jsonl).", ""]
+    if plots.get("training_accuracy"):
+        lines += ["![validation accuracy during training](training_accuracy.png)", ""]
+    stopping = training.get("early_stopping") or {}
+    if stopping.get("best_step") is not None:
+        lines += [f"Early stopping on `{stopping['metric']}` (patience {stopping['patience']}): the trained model is "
+                  f"step {stopping['best_step']}'s ({stopping['metric']} {num(stopping['best_value'])})"
+                  + (f"; training stopped early at step {training.get('steps')}." if stopping.get("stopped_early")
+                     else "."), ""]
     lines += _evaluations_section(metrics)
     lines += failures_section(path)
     return "\n".join(lines).rstrip() + "\n"
@@ -305,7 +313,10 @@ def write_report(run_dir) -> Path:
     """Write ``report.md`` and its plots into the run directory from ``metrics.json``; returns the report's path."""
     path = run_path(run_dir)
     metrics = load_metrics(path)
-    plots = {"loss": plot_loss(read_jsonl(path / METRICS_LOG), path / "loss.png"),
+    records = read_jsonl(path / METRICS_LOG)
+    best_step = ((metrics.get("training") or {}).get("early_stopping") or {}).get("best_step")
+    plots = {"loss": plot_loss(records, path / "loss.png"),
+             "training_accuracy": plot_training_accuracy(records, path / "training_accuracy.png", best_step),
              "task_accuracy": plot_task_accuracy(stages_of(metrics), path / "task_accuracy.png")}
     target = path / REPORT_FILE
     atomic_write_text(target, render_report(metrics, path, plots, comparisons(path, metrics)))
