@@ -1,6 +1,5 @@
 """Output piped into a reader that stops early (``odin data show ... | head``) ends quietly with exit code 0."""
 
-import os
 import subprocess
 import sys
 

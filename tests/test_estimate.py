@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import run_odin
-from odin_core.memory import GB, ModelShape, TrainingSetup, advice, estimate
+from odin_core.memory import ModelShape, TrainingSetup, advice, estimate
 from odin_models.shapes import KNOWN_SHAPES, known_shape, shape_from_config
 
 pytestmark = pytest.mark.timeout(300)

@@ -11,7 +11,6 @@ from click.testing import CliRunner
 import odin_core
 from odin_core.cli import cli
 from odin_core.heuristics import CHOICE_THRESHOLD, EXACT_THRESHOLD, heuristic_table, table_lines
-from odin_core.hypergraph import Hypergraph
 from odin_core.protocols import Question
 from odin_core.report import render_report
 
