@@ -130,3 +130,23 @@ class RunDir:
         """Write the resolved recipe and the environment."""
         self.write_text(layout.RECIPE_FILE, files.to_toml(self.recipe.resolved()))
         self.write_json(layout.ENVIRONMENT_FILE, environment_info())
+
+
+class FollowerRunDir(RunDir):
+    """A run directory as a process other than the main one sees it (a multi-process run): it reads the
+    run's files; every write is the main process's, so the ones asked of it here do nothing."""
+
+    def write_json(self, name, data) -> Path:
+        return self.file(name)
+
+    def write_text(self, name, text) -> Path:
+        return self.file(name)
+
+    def append_jsonl(self, name, record: dict) -> None:
+        pass
+
+    def log(self, message: str) -> None:
+        pass
+
+    def write_start_files(self) -> None:
+        pass

@@ -15,7 +15,7 @@ LAYERS = {
     "records": 0, "heuristics": 0, "memory": 0,
     "hookspecs": 1, "protocols": 1,
     "plugins": 2, "recipe_schema": 2, "recipe": 2, "scaffold": 2,
-    "rundir": 3, "events": 3, "device": 3, "chat": 3, "machine": 3,
+    "rundir": 3, "events": 3, "device": 3, "chat": 3, "machine": 3, "processes": 3,
     "data": 4, "engine": 4, "evaluate": 4, "report": 4,
     "flows": 5,
     "cli": 6, "__main__": 6,

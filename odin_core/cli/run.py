@@ -19,15 +19,39 @@ from odin_core.cli.common import recipe_argument
 @click.option("--output-dir", default=None, help="Parent folder of the run directory (default: the recipe's output_dir).")
 @click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True,
               help="Train this many times with training seeds s, s+1, ... on the same data; the report shows the spread.")
-def run(recipe, overrides, resume, allow_changes, output_dir, seeds):
+@click.option("--num-processes", type=int, default=None, metavar="N",
+              help="Train data-parallel with N processes (one per GPU; gloo processes on a CPU), through "
+                   "accelerate launch. Needs training.engine = \"transformers\".")
+@click.option("--accelerate-config", default=None, metavar="FILE",
+              help="An Accelerate config (DDP, FSDP, DeepSpeed; see recipes/accelerate/) for the launch.")
+def run(recipe, overrides, resume, allow_changes, output_dir, seeds, num_processes, accelerate_config):
     """Train and evaluate as RECIPE describes."""
+    import sys
+
+    from odin_core import processes
     from odin_core.flows.run import run_recipe
 
     if allow_changes and not resume:
         raise click.UsageError("--allow-changes only applies with --resume")
+    if num_processes is not None and num_processes < 1:
+        raise click.UsageError(f"--num-processes must be at least 1 (got {num_processes})")
+    launched = processes.current()
+    if launched.several and num_processes not in (None, launched.world_size):
+        raise click.UsageError(f"--num-processes {num_processes}, but this process was launched as one of "
+                               f"{launched.world_size}")
+    if not launched.several and ((num_processes or 1) != 1 or accelerate_config):
+        from odin_core.flows.launch import check_launch, launch
+
+        check_launch(recipe, overrides, num_processes, accelerate_config)
+        child = ["run", recipe, *(f"--set={o}" for o in overrides), f"--seeds={seeds}"]
+        child += [f"--resume={resume}"] if resume else []
+        child += ["--allow-changes"] if allow_changes else []
+        child += [f"--output-dir={output_dir}"] if output_dir else []
+        sys.exit(launch(child, num_processes, accelerate_config))
     result = run_recipe(recipe, overrides=overrides, resume=resume, output_dir=output_dir, seeds=seeds,
                         allow_changes=allow_changes)
-    click.echo(f"run directory: {result.run_dir}")
+    if processes.current().is_main:
+        click.echo(f"run directory: {result.run_dir}")
 
 
 @click.command()

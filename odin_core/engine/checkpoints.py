@@ -79,3 +79,18 @@ def usable_checkpoint(folder, warn=print) -> Path | None:
             return checkpoint
         warn(f"warning: {bad} is truncated or altered (it differs from its checksum); skipping {checkpoint.name}")
     return None
+
+
+def sync_saves_callback():
+    """A TrainerCallback for a multi-process run: after a checkpoint, every process waits for the others, so
+    each one's files (its RNG state) are written before the main process records the checkpoint's digests."""
+    from transformers import TrainerCallback
+
+    from odin_core.processes import barrier
+
+    class SyncSaves(TrainerCallback):
+        def on_save(self, args, state, control, **kwargs):
+            barrier()
+
+    return SyncSaves()
+

@@ -16,8 +16,9 @@ import sys
 import time
 from dataclasses import dataclass
 
+from odin_core import processes
 from odin_core.device import parameter_count, peak_memory_mb, trainable_parameter_count, training_device
-from odin_core.engine.checkpoints import checkpoint_step, prune_metrics, usable_checkpoint
+from odin_core.engine.checkpoints import checkpoint_step, prune_metrics, sync_saves_callback, usable_checkpoint
 from odin_core.engine.interrupts import TrainingInterrupted, stop_on_signals, write_failures
 from odin_core.engine.progress import check_finite_model, fmt_duration, guard_callback, progress_callback
 from odin_core.engine.tokenize import tokenize_split
@@ -100,7 +101,11 @@ def _setup_trainer(recipe, loaded, train_set, eval_set, run_dir, events, device,
     trainer.remove_callback(ProgressCallback)
     if eval_set is not None and eval_metrics is not None:
         add_eval_metrics(trainer, eval_metrics)
-    trainer.add_callback(progress_callback(run_dir, events, device, on_eval))
+    procs = processes.current()
+    if procs.several:  # first: a checkpoint's manifest is written once every process has saved its part
+        trainer.add_callback(sync_saves_callback())
+    if procs.is_main:  # the others' losses reach the main process's log through the trainer
+        trainer.add_callback(progress_callback(run_dir, events, device, on_eval))
     stopping = early_stopping_callback(recipe.training) if eval_set is not None else None
     for callback in [*callbacks, *([stopping] if stopping else [])]:
         trainer.add_callback(callback)
@@ -117,13 +122,13 @@ def _setup_resume(run_dir, resume: bool) -> _Resume:
 
     checkpoint = usable_checkpoint(run_dir.path / CHECKPOINT_DIR, warn)
     if checkpoint is None:
-        pruned = prune_metrics(run_dir, 0)  # the steps logged before the kill are trained again
+        pruned = prune_metrics(run_dir, 0) if processes.current().is_main else 0  # the steps logged before the kill are trained again
         run_dir.log("resume: no complete checkpoint yet; training from the start"
                     + (f" ({pruned} earlier metric records dropped)" if pruned else ""))
         return _Resume()
     # read now: save_total_limit may delete this checkpoint during training
     start_tokens = json.loads((checkpoint / TRAINER_STATE).read_text()).get("num_input_tokens_seen", 0)
-    pruned = prune_metrics(run_dir, checkpoint_step(checkpoint))
+    pruned = prune_metrics(run_dir, checkpoint_step(checkpoint)) if processes.current().is_main else 0
     run_dir.log(f"resuming training from {checkpoint}" + (f" ({pruned} later metric records dropped)" if pruned else ""))
     return _Resume(checkpoint, start_tokens)
 
@@ -132,6 +137,8 @@ def _save_model(trainer, loaded, run_dir):
     """Save the adapter (or the whole model) and tokenizer atomically; returns (model, folder)."""
     model = getattr(trainer.model, "module", trainer.model)
     target = run_dir.path / (ADAPTER_DIR if _is_peft(model) else FULL_MODEL_DIR)
+    if not processes.current().is_main:  # saved once, by the main process
+        return model, target
 
     def save(tmp):
         model.save_pretrained(tmp)
@@ -156,6 +163,8 @@ def _summary(recipe, trainer, model, target, run_dir, device, seconds, resumed: 
         "epochs": round(float(state.epoch or 0), 4),
         "train_examples": len(train_set),
         "train_sequences": len(trainer.train_dataset),  # fewer than the examples when packed
+        "processes": processes.current().world_size,
+        "global_batch_size": processes.global_batch_size(recipe, processes.current().world_size),
         "dropped_examples": dropped,
         "train_seconds": round(seconds, 2),
         "tokens": int(session_tokens),
@@ -194,6 +203,11 @@ def train(recipe, loaded, datasets, run_dir, events, resume: bool = False, callb
     set_seed(recipe.training_seed)
     train_set, eval_set, dropped = _setup_data(recipe, loaded, datasets, run_dir)
     resumed = _setup_resume(run_dir, resume)
+    procs = processes.current()
+    if procs.several:
+        run_dir.log(f"training with {procs.world_size} processes: global batch "
+                    f"{processes.global_batch_size(recipe, procs.world_size)} = batch_size {recipe.training.batch_size} "
+                    f"x gradient_accumulation_steps {recipe.training.gradient_accumulation_steps} x {procs.world_size}")
 
     started = time.perf_counter()
     with stop_on_signals(run_dir) as stop, write_failures(run_dir.path / CHECKPOINT_DIR):
@@ -218,6 +232,7 @@ def train(recipe, loaded, datasets, run_dir, events, resume: bool = False, callb
         line += (f"\nbest {stopping['metric']} {stopping['best_value']:.4f} at step {stopping['best_step']}: the saved "
                  f"{'adapter' if _is_peft(model) else 'model'} is that step's"
                  + (f" (stopped early at step {summary['steps']})" if stopping["stopped_early"] else ""))
-    print(line, file=sys.stderr)
+    if processes.current().is_main:
+        print(line, file=sys.stderr)
     run_dir.log(line)
     return summary

@@ -13,6 +13,7 @@ from __future__ import annotations
 from odin_core.chat import pad_token_id
 from odin_core.device import default_optimizer, precision
 from odin_core.layout import CHECKPOINT_DIR
+from odin_core.processes import TIMEOUT
 
 
 def training_arguments(recipe, run_dir, device: str, has_eval: bool) -> dict:
@@ -35,6 +36,7 @@ def training_arguments(recipe, run_dir, device: str, has_eval: bool) -> dict:
         seed=recipe.training_seed, data_seed=recipe.training_seed, report_to="none", disable_tqdm=True,
         include_num_input_tokens_seen="non_padding", use_cpu=device == "cpu", dataloader_num_workers=0,
         gradient_checkpointing=False,  # the strategy set it up on the model
+        ddp_timeout=int(TIMEOUT.total_seconds()),  # several processes: see odin_core.processes
         **precision(device),
     )
 

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from odin_core import data, engine, evaluate, report
+from odin_core import data, engine, evaluate, processes, report
 from odin_core.device import check_device
 from odin_core.errors import OdinError, RecipeError, RunStopped
 from odin_core.events import RunEvents
@@ -40,7 +40,7 @@ from odin_core.protocols import LoadSettings
 from odin_core.recipe import load_recipe
 from odin_core.recipe_schema import Recipe
 from odin_core.records import task_accuracy
-from odin_core.rundir import RunDir, is_run_dir
+from odin_core.rundir import FollowerRunDir, RunDir, is_run_dir
 from odin_core.stats import mean_std
 
 
@@ -70,6 +70,7 @@ class RunFlow:
         self.run_dir = run_dir
         self.on_eval = on_eval
         self.metrics: dict = {}
+        self.processes = processes.Processes()
 
     # --- steps ---------------------------------------------------------------
 
@@ -95,6 +96,10 @@ class RunFlow:
         recipe = self.recipe
         self.strategy = get_component("lora_strategy", recipe.lora.strategy).create(recipe.lora.options)
         self.device = check_device(recipe, needs_cuda=getattr(self.strategy, "requires_cuda", False))
+
+    def setup_processes(self) -> None:
+        """Join the run's other processes when a launcher started several (``odin run --num-processes N``)."""
+        self.processes = processes.start(self.device)
 
     def setup_engine(self) -> None:
         if self.recipe.training.engine == "unsloth":
@@ -190,6 +195,8 @@ class RunFlow:
         """The exact command line that continues this run."""
         recipe = str(self.recipe.path) if self.recipe.path is not None else "RECIPE"
         parts = ["odin", "run", recipe, *(f"--set={o}" for o in self.overrides), "--resume", str(self.run_dir.path)]
+        if self.processes.several:
+            parts += ["--num-processes", str(self.processes.world_size)]
         if self.allow_changes:
             parts.append("--allow-changes")
         return shlex.join(parts)
@@ -200,7 +207,11 @@ class RunFlow:
 
     def _run(self) -> RunResult:
         self.setup_strategy()  # a recipe this machine cannot run fails before any run directory exists
+        self.setup_processes()
+        if not self.processes.is_main:
+            return self._follow()
         self.setup_run_dir()
+        processes.share(str(self.run_dir.path))
         self.metrics = {"recipe": self.recipe.name, "run_dir": str(self.run_dir.path),
                         "training_seed": self.recipe.training_seed}
         self.events.start()
@@ -208,14 +219,18 @@ class RunFlow:
         try:
             self.setup_engine()
             self.setup_data()
+            processes.barrier()  # the other processes read the dataset from the cache
             self.setup_model()
+            processes.barrier()  # ... and the base model (a scratch one is built into the run directory)
             self.evaluate_base()
             self.evaluate_prompted()
+            processes.barrier()  # all train together
             self.train()
             self.evaluate_trained()
             self.score_heuristics()
             self.evaluate_extra_splits()
             self.write_outputs()
+            processes.barrier()  # the others end with the main process
             status, summary = "completed", self.metrics["training"]
             return RunResult(self.run_dir.path, self.metrics)
         except KeyboardInterrupt as exc:
@@ -238,6 +253,22 @@ class RunFlow:
         finally:
             self.run_dir.log(f"run {status}")
             self.events.end(status, summary)
+
+    def _follow(self) -> RunResult:
+        """A process other than the main one: it trains on its share of every batch. The main process
+        makes the run directory, builds the dataset, evaluates, logs and writes every file."""
+        self.run_dir = FollowerRunDir(processes.share(None), self.recipe)
+        self.events = None
+        self.setup_engine()
+        processes.barrier()
+        if self.datasets is None:
+            self.datasets = data.load_or_build(self.recipe)  # from the cache the main process filled
+        processes.barrier()
+        self.setup_model()
+        processes.barrier()
+        self.train()
+        processes.barrier()
+        return RunResult(self.run_dir.path, {})
 
 
 @contextmanager
@@ -293,6 +324,8 @@ def run_recipe(recipe_path, overrides=None, resume=None, output_dir=None, seeds:
     for k in range(1, seeds):
         seeded = load_recipe(recipe_path, [*(overrides or ()), f"training.seed={start + k}"])
         results.append(RunFlow(seeded, output_dir=first.run_dir / SEEDS_DIR).run())
+    if not processes.current().is_main:
+        return first
     first.metrics["seeds"] = {"seeds": [start + k for k in range(seeds)],
                               "runs": [str(r.run_dir) for r in results], "summary": _seed_summary(results)}
     RunDir(first.run_dir).write_json(METRICS_FILE, first.metrics)

@@ -1,0 +1,88 @@
+"""Several processes for one run (data parallel): which process this is, and waiting for the others.
+
+A launcher (``accelerate launch``, ``torchrun``, or ``odin run --num-processes N``) starts
+every process with ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK`` set; process 0 is the main
+one. Without them this is the one and only process, and every helper here does nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+
+#: how long a process waits at a barrier: the others wait there while the main process builds the dataset
+#: and evaluates, which can take hours on a large model (the launcher ends them all if one fails)
+TIMEOUT = timedelta(hours=24)
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "")
+    try:
+        return int(value)
+    except ValueError:
+        return default
+
+
+@dataclass(frozen=True)
+class Processes:
+    """This process's place among the run's processes."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def several(self) -> bool:
+        return self.world_size > 1
+
+
+def current() -> Processes:
+    """This process's rank and the number of processes, from the launcher's environment variables."""
+    return Processes(_env_int("RANK", 0), max(1, _env_int("WORLD_SIZE", 1)), _env_int("LOCAL_RANK", 0))
+
+
+def start(device: str) -> Processes:
+    """Join the other processes (gloo on a CPU, NCCL on GPUs, through Accelerate) when there are several."""
+    procs = current()
+    if procs.several:
+        from accelerate import PartialState
+
+        PartialState(cpu=device == "cpu", timeout=TIMEOUT)
+    return procs
+
+
+def _joined() -> bool:
+    import sys
+
+    dist = getattr(sys.modules.get("torch"), "distributed", None)
+    return dist is not None and dist.is_available() and dist.is_initialized()
+
+
+def barrier() -> None:
+    """Wait until every process gets here (nothing to wait for with one process)."""
+    if _joined():
+        import torch.distributed as dist
+
+        dist.barrier()
+
+
+def share(value):
+    """The main process's ``value``, in every process (the value itself with one process)."""
+    if not _joined():
+        return value
+    import torch.distributed as dist
+
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def global_batch_size(recipe, world_size: int) -> int:
+    """Sequences per optimizer step: per-device batch x gradient accumulation x processes."""
+    t = recipe.training
+    return t.batch_size * t.gradient_accumulation_steps * world_size
