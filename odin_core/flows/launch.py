@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -17,8 +18,8 @@ from pathlib import Path
 from odin_core.errors import OdinError, RecipeError
 from odin_core.recipe import load_recipe
 
-#: where the launcher's report starts: a traceback, or a torch.distributed.elastic log line (E1126 14:17:36.86 …)
-_LAUNCHER_NOISE = re.compile(r"^(Traceback \(most recent call last\)|[EWI]\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ torch/)")
+#: where the launcher's failure report starts: its traceback, or torch.distributed.elastic saying a process failed
+_FAILURE_REPORT = re.compile(r"^(Traceback \(most recent call last\)|E\d{4} .*torch/distributed/elastic/.*failed)")
 _EXIT_CODE = re.compile(r"exitcode\s*:\s*(-?\d+)")
 
 
@@ -76,18 +77,19 @@ def launch(child_args: list[str], num_processes: int | None, config_file) -> int
         return subprocess.run(command).returncode
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, bufsize=1)
     held: list[str] = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: process.send_signal(signal.SIGTERM))
     try:
-        for line in process.stderr:
-            if held or _LAUNCHER_NOISE.match(line):
-                held.append(line)
-            else:
-                sys.stderr.write(line)
-                sys.stderr.flush()
+        try:
+            _pass_through(process.stderr, held)
+        except KeyboardInterrupt:  # Ctrl-C reached the processes too: they save a checkpoint and stop
+            _pass_through(process.stderr, held)
+            process.wait()
+            raise
         code = process.wait()
-    except KeyboardInterrupt:  # the processes got the signal too: let them save their checkpoint and stop
-        process.wait()
-        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if code == 0:
+        sys.stderr.writelines(held)
         return 0
     codes = [int(c) for c in _EXIT_CODE.findall("".join(held))]
     if codes:  # a process of the run failed and said why above
@@ -96,6 +98,16 @@ def launch(child_args: list[str], num_processes: int | None, config_file) -> int
                             failed if failed > 0 else 1)
     last = next((line.strip() for line in reversed(held) if line.strip()), f"exit code {code}")
     raise _LaunchFailed(f"accelerate launch failed: {last}", code)
+
+
+def _pass_through(stream, held: list[str]) -> None:
+    """Copy the launcher's stderr to ours, holding back everything from its failure report on."""
+    for line in stream:
+        if held or _FAILURE_REPORT.match(line):
+            held.append(line)
+        else:
+            sys.stderr.write(line)
+            sys.stderr.flush()
 
 
 class _LaunchFailed(OdinError):
