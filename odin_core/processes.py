@@ -53,7 +53,24 @@ def start(device: str) -> Processes:
         from accelerate import PartialState
 
         PartialState(cpu=device == "cpu", timeout=TIMEOUT)
+        if device == "cpu":
+            _restore_indexed_cpu_locations()
     return procs
+
+
+def _restore_indexed_cpu_locations() -> None:
+    """Let ``torch.load`` map storages to ``cpu:<n>``. Accelerate gives each CPU process the device ``cpu:0``,
+    which the Trainer passes to ``torch.load`` as ``map_location`` when it resumes several processes from a
+    checkpoint; torch knows only ``cpu`` and would fail."""
+    import torch
+
+    def restore(storage, location: str):
+        return storage if location.startswith("cpu:") else None
+
+    def tag(storage):
+        return None  # saving is untouched: storages are still tagged "cpu"
+
+    torch.serialization.register_package(90, tag, restore)  # after torch's own (10-26)
 
 
 def _joined() -> bool:
