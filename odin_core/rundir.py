@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
-from odin_core import files, layout
+from odin_core import files, layout, processes
 from odin_core.errors import DataError, RecipeError
 
 TRACKED_PACKAGES = ("odin-slm", "torch", "transformers", "peft", "trl", "unsloth", "unsloth_zoo", "datasets",
@@ -33,7 +33,7 @@ def environment_info() -> dict:
         except metadata.PackageNotFoundError:
             versions[name] = None
     info = {"python": sys.version.split()[0], "platform": platform.platform(), "cpu_count": os.cpu_count(),
-            "packages": versions}
+            "processes": processes.current().world_size, "packages": versions}
     torch = sys.modules.get("torch")
     if torch is not None:
         cuda = torch.cuda.is_available()

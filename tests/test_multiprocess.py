@@ -123,8 +123,12 @@ def test_a_killed_two_process_run_resumes_to_the_same_loss(runs):
     run = the_run_dir(out)
     assert not (run / "adapter").exists(), "killed too late: the run had finished"
 
-    done = run_odin("run", "recipes/quickstart.toml", *TOY, "--set", f"data.cache_dir={tmp / 'cache'}",
-                    "--set", "training.batch_size=2", "--resume", str(run), "--num-processes", "2")
+    resume = ["run", "recipes/quickstart.toml", *TOY, "--set", f"data.cache_dir={tmp / 'cache'}",
+              "--set", "training.batch_size=2", "--resume", str(run)]
+    alone = run_odin(*resume)  # one process would halve the global batch
+    assert alone.returncode == 2 and "--num-processes: 2 in the run, 1 now" in alone.stderr
+
+    done = run_odin(*resume, "--num-processes", "2")
     assert done.returncode == 0, done.stderr[-4000:]
     assert the_run_dir(out) == run
     training = json.loads((run / "metrics.json").read_text())["training"]

@@ -9,9 +9,9 @@ import time
 import tomllib
 from pathlib import Path
 
-from odin_core import files
-from odin_core.errors import RecipeError
-from odin_core.layout import RECIPE_FILE, RESUMES_LOG
+from odin_core import files, processes
+from odin_core.errors import DataError, RecipeError
+from odin_core.layout import ENVIRONMENT_FILE, RECIPE_FILE, RESUMES_LOG
 from odin_core.rundir import is_run_dir
 
 #: the timestamp ``RunDir.create`` appends to a recipe's name (and its collision suffix)
@@ -96,6 +96,13 @@ def check_resume(run_dir, recipe, allow_changes: bool = False) -> dict:
     if not recorded:
         raise RecipeError(f"cannot read the run's {RECIPE_FILE}; refusing to resume into it", file=run_dir.path)
     changes = recipe_changes(recorded, recipe)
+    # the number of processes sets the global batch: odin run --num-processes N (1 in runs older than the option)
+    try:
+        started = (run_dir.read_json(ENVIRONMENT_FILE) or {}).get("processes", 1)
+    except DataError:  # a damaged environment record does not block a resume
+        started = processes.current().world_size
+    if started != processes.current().world_size:
+        changes["--num-processes"] = (started, processes.current().world_size)
     if not changes:
         return changes
     listed = [f"{key}: {old!r} in the run, {new!r} now" for key, (old, new) in list(changes.items())[:MAX_LISTED]]
