@@ -122,7 +122,8 @@ def _setup_resume(run_dir, resume: bool) -> _Resume:
 
     checkpoint = usable_checkpoint(run_dir.path / CHECKPOINT_DIR, warn)
     if checkpoint is None:
-        pruned = prune_metrics(run_dir, 0) if processes.current().is_main else 0  # the steps logged before the kill are trained again
+        # the steps logged before the kill are trained again
+        pruned = prune_metrics(run_dir, 0) if processes.current().is_main else 0
         run_dir.log("resume: no complete checkpoint yet; training from the start"
                     + (f" ({pruned} earlier metric records dropped)" if pruned else ""))
         return _Resume()

@@ -7,6 +7,7 @@ import random
 from collections import defaultdict
 from pathlib import Path
 
+from odin_core import processes
 from odin_core.evaluate.context import EvalContext
 from odin_core.evaluate.generation import ModelRunner
 from odin_core.evaluate.rows import check_columns, rows_of
@@ -68,7 +69,8 @@ class TrainingAccuracy:
         runner = ModelRunner(self.loaded, self.generation.batch_size, self.generation.max_new_tokens)
         context = EvalContext(self.rows, runner=runner, stage=f"step-{step}", split="validation")
         result = run_evaluators([(ACCURACY_EVALUATOR, self.evaluator)], context)[ACCURACY_EVALUATOR]
-        write_predictions(self.folder, f"step-{step:06d}", prediction_records(context))
+        if processes.current().is_main:  # every process measures (early stopping needs it), one writes
+            write_predictions(self.folder, f"step-{step:06d}", prediction_records(context))
         model = self.loaded.model
         if hasattr(model, "train"):
             model.train()
