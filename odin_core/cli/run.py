@@ -21,7 +21,7 @@ from odin_core.cli.common import recipe_argument
               help="Train this many times with training seeds s, s+1, ... on the same data; the report shows the spread.")
 @click.option("--num-processes", type=int, default=None, metavar="N",
               help="Train data-parallel with N processes (one per GPU; gloo processes on a CPU), through "
-                   "accelerate launch. Needs training.engine = \"transformers\".")
+                   "accelerate launch (docs/multiprocess.md).")
 @click.option("--accelerate-config", default=None, metavar="FILE",
               help="An Accelerate config (DDP, FSDP, DeepSpeed; see recipes/accelerate/) for the launch.")
 def run(recipe, overrides, resume, allow_changes, output_dir, seeds, num_processes, accelerate_config):
