@@ -15,6 +15,11 @@ from odin_core.device import default_optimizer, precision
 from odin_core.layout import CHECKPOINT_DIR
 from odin_core.processes import TIMEOUT
 
+#: batches are padded to a multiple of this many tokens: a handful of shapes instead of one per batch length.
+#: On a CPU every new shape grows the process for good (allocator and kernel caches; BENCHMARKS.md,
+#: "Memory on long runs"), so the quickstart's peak RSS climbed with every step.
+PAD_TO_MULTIPLE_OF = 64
+
 
 def training_arguments(recipe, run_dir, device: str, has_eval: bool) -> dict:
     """The ``TrainingArguments`` keywords both engines share, from the recipe's ``[training]``."""
@@ -47,7 +52,7 @@ def unsloth_trainer(recipe, loaded, train_set, eval_set, common):
 
     t = recipe.training
     args = SFTConfig(**common, max_length=recipe.model.max_seq_length, packing=t.packing,
-                     completion_only_loss=None)  # labels are built by tokenize_split
+                     pad_to_multiple_of=PAD_TO_MULTIPLE_OF, completion_only_loss=None)  # labels are built by tokenize_split
     return SFTTrainer(model=loaded.model, args=args, train_dataset=train_set, eval_dataset=eval_set,
                       processing_class=loaded.tokenizer)
 
@@ -63,7 +68,8 @@ def transformers_trainer(recipe, loaded, train_set, eval_set, common):
         train_set = pack_dataset(train_set, length, "bfd", {"keep_in_memory": True})
         if eval_set is not None:
             eval_set = pack_dataset(eval_set, length, "bfd", {"keep_in_memory": True})
-    collator = DataCollatorForLanguageModeling(pad_token_id=pad_token_id(loaded.tokenizer), padding_free=packing)
+    collator = DataCollatorForLanguageModeling(pad_token_id=pad_token_id(loaded.tokenizer), padding_free=packing,
+                                               pad_to_multiple_of=PAD_TO_MULTIPLE_OF)
     args = TrainingArguments(**common, remove_unused_columns=False)
     return Trainer(model=loaded.model, args=args, train_dataset=train_set, eval_dataset=eval_set,
                    data_collator=collator, processing_class=loaded.tokenizer)
