@@ -16,8 +16,8 @@ from odin_core.layout import CHECKPOINT_DIR
 from odin_core.processes import TIMEOUT
 
 #: batches are padded to a multiple of this many tokens: a handful of shapes instead of one per batch length.
-#: On a CPU every new shape grows the process for good (allocator and kernel caches; BENCHMARKS.md,
-#: "Memory on long runs"), so the quickstart's peak RSS climbed with every step.
+#: With one shape per length, the Unsloth engine's resident memory on a CPU grew with every new shape and never
+#: came back (the quickstart: +39% peak RSS from step 100 to 300; BENCHMARKS.md, "Memory on long runs").
 PAD_TO_MULTIPLE_OF = 64
 
 
