@@ -36,6 +36,13 @@ def check_device(recipe, needs_cuda: bool = False) -> str:
     return training_device(recipe)
 
 
+def torch_threads() -> int:
+    """The CPU threads torch computes with."""
+    import torch
+
+    return torch.get_num_threads()
+
+
 def precision(device: str) -> dict:
     """``bf16``/``fp16`` flags for ``TrainingArguments``: bf16 where the GPU has it, fp16 on older GPUs, none on CPU."""
     if device != "cuda":

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import sys
 import time
 
-from odin_core import layout
+from odin_core import console, layout
 from odin_core.plugins import get_component, hook_impls
 
 
@@ -29,8 +28,7 @@ class RunEvents:
     def _report(self, what: str, exc: BaseException) -> None:
         message = f"warning: {what} failed: {type(exc).__name__}: {exc}"
         self.failures.append(message)
-        print(message, file=sys.stderr)
-        self.run.log(message)
+        console.warn(message, self.run)
 
     def _safely(self, what, func, *args, **kwargs):
         try:

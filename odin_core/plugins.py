@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import difflib
 import os
-import sys
 import traceback
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -30,7 +29,7 @@ from typing import Any, Callable
 
 import pluggy
 
-from odin_core import hookspecs
+from odin_core import console, hookspecs
 from odin_core.errors import OdinError, RecipeError
 
 ENTRY_POINT_GROUP = "odin"
@@ -291,7 +290,7 @@ def get_component(kind: str, name: str, *, file=None, key=None) -> Component:
         if target != name and (kind, name) not in _warned_aliases:
             _warned_aliases.add((kind, name))
             where = f"{file}: {key}: " if file and key else ""
-            print(f"warning: {where}{kind} name {name!r} is deprecated; use {target!r}", file=sys.stderr)
+            console.warn(f"warning: {where}{kind} name {name!r} is deprecated; use {target!r}")
         return comps[target]
     known = sorted(comps)
     close = difflib.get_close_matches(name, known + sorted(reg.aliases[kind]), n=1)

@@ -16,13 +16,13 @@ import functools
 import importlib.util
 import math
 import re
-import sys
 import tomllib
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from odin_core import console
 from odin_core.errors import RecipeError
 from odin_core.layout import COLUMNS
 from odin_core.plugins import Component, canonical_name, get_component, registry
@@ -442,7 +442,7 @@ def load_recipe(path, overrides=None, *, require_model: bool = True) -> Recipe:
     warnings = _remote_code_warnings(chain, overrides, data)
     recipe = validate(data, file=path, require_model=require_model)
     for warning in warnings:
-        print(warning, file=sys.stderr)
+        console.warn(warning)
     recipe.warnings.extend(warnings)
     return recipe
 

@@ -10,15 +10,29 @@ import sys
 
 import click
 
-from odin_core import __version__
+from odin_core import __version__, console
 from odin_core.cli import data, evaluate, machine, new, plugins, run, sweep
 from odin_core.cli.common import OdinGroup, quiet_broken_pipe
 
 
+#: commands whose library output goes to the run's odin.log instead of the terminal (console.captured)
+CAPTURED = ("run", "sweep", "eval")
+
+
 @click.group(cls=OdinGroup)
 @click.version_option(__version__, prog_name="odin")
-def cli():
+@click.option("-v", "--verbose", is_flag=True,
+              help="Also show what libraries print: warnings, logging, progress bars (always kept in the run's odin.log).")
+@click.option("-q", "--quiet", is_flag=True, help="Show only errors and the final result line (for scripts).")
+@click.pass_context
+def cli(ctx, verbose, quiet):
     """Odin: fine-tune small language models to reason over hypergraphs."""
+    if verbose and quiet:
+        raise click.UsageError("--verbose and --quiet cannot be combined")
+    if verbose or quiet:
+        console.set_verbosity(console.VERBOSE if verbose else console.QUIET)
+    if console.verbosity() != console.VERBOSE and ctx.invoked_subcommand not in CAPTURED:
+        console.quiet_library_env()
 
 
 for _module in (run, sweep, plugins, data, evaluate, machine, new):

@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from odin_core import console
 from odin_core.errors import OdinError
 
 
@@ -18,6 +19,7 @@ class OdinGroup(click.Group):
             return super().invoke(ctx)
         except OdinError as exc:
             click.echo(f"error: {exc.format()}", err=True)
+            _failure_notes()
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
@@ -32,7 +34,14 @@ class OdinGroup(click.Group):
                 raise
             click.echo(f"error: unexpected {type(exc).__name__}: {exc}\n"
                        "(this is a bug in Odin or a plugin; set ODIN_DEBUG=1 to see the traceback)", err=True)
+            _failure_notes()
             ctx.exit(1)
+
+
+def _failure_notes() -> None:
+    """After an error: the warnings recorded before it (they may explain it) and where the log is."""
+    for line in console.failure_notes():
+        click.echo(line, err=True)
 
 
 def quiet_broken_pipe() -> None:

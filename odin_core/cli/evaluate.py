@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from odin_core.layout import ADAPTER_DIR, REPORT_FILE
+from odin_core import console
+from odin_core.layout import ADAPTER_DIR, LOG_FILE, REPORT_FILE
 
 
 @click.command("eval")
@@ -28,8 +29,11 @@ def eval_command(run_dir, data, split, base, label, max_examples, batch_size, no
     from odin_core.flows.evaluate_run import evaluate_run
     from odin_core.stats import format_interval
 
-    record = evaluate_run(run_dir, data, split, base=base, label=label, max_examples=max_examples,
-                          batch_size=batch_size, baselines=not no_baselines)
+    if (Path(run_dir) / LOG_FILE).is_file():
+        console.attach_log(Path(run_dir) / LOG_FILE)
+    with console.captured():
+        record = evaluate_run(run_dir, data, split, base=base, label=label, max_examples=max_examples,
+                              batch_size=batch_size, baselines=not no_baselines)
     accuracy = task_accuracy(record)
     overall = accuracy.get("overall", {})
     majority = task_accuracy(record.get("baselines", {}).get("majority", {})).get("overall", {}).get("micro")

@@ -6,6 +6,7 @@ import json
 
 import click
 
+from odin_core import console
 from odin_core.cli.common import recipe_argument
 
 
@@ -48,8 +49,9 @@ def run(recipe, overrides, resume, allow_changes, output_dir, seeds, num_process
         child += ["--allow-changes"] if allow_changes else []
         child += [f"--output-dir={output_dir}"] if output_dir else []
         sys.exit(launch(child, num_processes, accelerate_config))
-    result = run_recipe(recipe, overrides=overrides, resume=resume, output_dir=output_dir, seeds=seeds,
-                        allow_changes=allow_changes)
+    with console.captured():
+        result = run_recipe(recipe, overrides=overrides, resume=resume, output_dir=output_dir, seeds=seeds,
+                            allow_changes=allow_changes)
     if processes.current().is_main:
         click.echo(f"run directory: {result.run_dir}")
 

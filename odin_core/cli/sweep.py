@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from odin_core import console
+
 
 @click.command()
 @click.argument("recipe", required=False, type=click.Path(dir_okay=False, path_type=str))
@@ -52,16 +54,17 @@ def sweep(recipe, params, grid, trials, metric, direction, overrides, output_dir
         if given or not prune or prune_after != 5 or prune_on != "eval_loss":
             raise click.UsageError(f"--resume continues the sweep with its own settings ({', '.join(given) or '--prune'} "
                                    "cannot change); only --trials may be given, to change the total")
-        result = resume_sweep(resume, trials, echo=lambda m: click.echo(m, err=True))
+        with console.captured():
+            result = resume_sweep(resume, trials, echo=console.say)
     else:
         if recipe is None:
             raise click.UsageError("missing RECIPE (or --resume SWEEP_DIR)")
         if trials is None and not grid:
             raise click.UsageError("--trials N is required for a new sweep")
-        result = start_sweep(recipe, params, trials=trials, metric=metric or "trained.accuracy_macro",
-                             direction=direction, overrides=overrides, output_dir=output_dir, prune=prune,
-                             prune_after=prune_after, echo=lambda m: click.echo(m, err=True), grid=grid,
-                             prune_on=prune_on)
+        with console.captured():
+            result = start_sweep(recipe, params, trials=trials, metric=metric or "trained.accuracy_macro",
+                                 direction=direction, overrides=overrides, output_dir=output_dir, prune=prune,
+                                 prune_after=prune_after, echo=console.say, grid=grid, prune_on=prune_on)
     click.echo(f"sweep directory: {result.sweep_dir}")
 
 

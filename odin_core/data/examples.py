@@ -12,6 +12,7 @@ import random
 import time
 from collections import Counter
 
+from odin_core import console
 from odin_core.answers import format_answer
 from odin_core.chat import messages_for
 from odin_core.data.tokens import approx_tokens
@@ -162,15 +163,21 @@ def generate(generator: Generator, counts: dict, num_proc: int):
         jobs.extend((split, start, min(n, start + size)) for start in range(0, n, size))
     import multiprocessing
 
-    if num_proc > 1 and "fork" in multiprocessing.get_all_start_methods() and len(jobs) > 1:
-        _ACTIVE = generator
-        try:
-            with multiprocessing.get_context("fork").Pool(num_proc) as pool:
-                results = pool.map(_run_shard, jobs, chunksize=1)
-        finally:
-            _ACTIVE = None
-    else:
-        results = [generator.shard(job) for job in jobs]
+    results = []
+    with console.progress(sum(end - start for _, start, end in jobs), "building data", unit="ex") as bar:
+        if num_proc > 1 and "fork" in multiprocessing.get_all_start_methods() and len(jobs) > 1:
+            _ACTIVE = generator
+            try:
+                with multiprocessing.get_context("fork").Pool(num_proc) as pool:
+                    for job, result in zip(jobs, pool.imap(_run_shard, jobs, chunksize=1)):
+                        results.append(result)
+                        bar.update(job[2] - job[1])
+            finally:
+                _ACTIVE = None
+        else:
+            for job in jobs:
+                results.append(generator.shard(job))
+                bar.update(job[2] - job[1])
     rows: dict[str, list] = {split: [] for split in SPLITS}
     drops: list = []
     cpu = 0.0

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import errno
 import signal
-import sys
 import threading
 from contextlib import contextmanager
 
+from odin_core import console
 from odin_core.errors import OdinError
 
 
@@ -40,8 +40,7 @@ def stop_on_signals(run_dir):
         received.append(signum)
         message = (f"{signal.Signals(signum).name} received: saving a checkpoint at the end of this step, then "
                    "stopping (send it again to stop at once)")
-        print(message, file=sys.stderr, flush=True)
-        run_dir.log(message)
+        console.alert(message, run_dir)
 
     callback = StopOnSignal()
     callback.received = received

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
+from odin_core import console
 from odin_core.device import peak_memory_mb
 from odin_core.engine.checkpoints import write_manifest
 
@@ -49,14 +49,14 @@ def progress_callback(run_dir, events, device: str, on_eval=None):
     class OdinProgress(ProgressCallback):
         def __init__(self):
             super().__init__()
-            self.show_bar = sys.stderr.isatty()
+            self.show_bar = console.verbosity() != console.QUIET and console.terminal().isatty()
             self.last_time = None
             self.last_tokens = 0
             self.final: dict = {}
 
         def on_train_begin(self, args, state, control, **kwargs):
             self.training_bar = tqdm(total=state.max_steps, initial=state.global_step, dynamic_ncols=True,
-                                     disable=not self.show_bar, desc="training", file=sys.stderr)
+                                     disable=not self.show_bar, desc="training", file=console.terminal())
             self.current_step = state.global_step
             self.last_time = time.perf_counter()
             self.last_tokens = state.num_input_tokens_seen
@@ -87,8 +87,7 @@ def progress_callback(run_dir, events, device: str, on_eval=None):
             if not record:
                 return
             line = progress_line(state.global_step, state.max_steps, record)
-            tqdm.write(line, file=sys.stderr)
-            run_dir.log(line)
+            console.say(line, run_dir)
             events.metrics(state.global_step, record)
             if on_eval is not None and "eval_loss" in record:
                 on_eval(state.global_step, record)

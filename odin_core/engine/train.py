@@ -16,7 +16,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-from odin_core import processes
+from odin_core import console, processes
 from odin_core.device import parameter_count, peak_memory_mb, trainable_parameter_count, training_device
 from odin_core.engine.checkpoints import checkpoint_step, prune_metrics, sync_saves_callback, usable_checkpoint
 from odin_core.engine.interrupts import TrainingInterrupted, stop_on_signals, write_failures
@@ -47,8 +47,7 @@ def _check_engine(recipe, loaded, run_dir) -> None:
     if engine == "transformers" and "unsloth" in sys.modules:
         message = ("warning: unsloth is imported in this process; its patches to transformers also apply to the "
                    "transformers engine, which is then not plain transformers")
-        print(message, file=sys.stderr)
-        run_dir.log(message)
+        console.warn(message, run_dir)
 
 
 def _setup_data(recipe, loaded, datasets, run_dir):
@@ -61,7 +60,8 @@ def _setup_data(recipe, loaded, datasets, run_dir):
         raise RecipeError("no training examples left after tokenization (the train split is empty, or every "
                           "completion falls beyond model.max_seq_length)", file=recipe.path, key="data.num_examples.train")
     if dropped:
-        run_dir.log(f"{dropped} training examples dropped: their completion starts beyond max_seq_length = {length}")
+        console.warn(f"{dropped} of {len(datasets['train'])} training examples dropped: their completion starts beyond "
+                     f"model.max_seq_length = {length}", run_dir)
     eval_set = None
     validation = datasets.get("validation") if hasattr(datasets, "get") else None
     if t.eval_steps and validation is not None and len(validation):
@@ -117,8 +117,7 @@ def _setup_resume(run_dir, resume: bool) -> _Resume:
     if not resume:
         return _Resume()
     def warn(message):
-        print(message, file=sys.stderr)
-        run_dir.log(message)
+        console.warn(message, run_dir)
 
     checkpoint = usable_checkpoint(run_dir.path / CHECKPOINT_DIR, warn)
     if checkpoint is None:
@@ -234,6 +233,7 @@ def train(recipe, loaded, datasets, run_dir, events, resume: bool = False, callb
                  f"{'adapter' if _is_peft(model) else 'model'} is that step's"
                  + (f" (stopped early at step {summary['steps']})" if stopping["stopped_early"] else ""))
     if processes.current().is_main:
-        print(line, file=sys.stderr)
-    run_dir.log(line)
+        console.say(line, run_dir)
+    else:
+        run_dir.log(line)
     return summary

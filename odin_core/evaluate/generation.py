@@ -9,6 +9,7 @@ import math
 from collections import defaultdict
 from contextlib import contextmanager
 
+from odin_core import console
 from odin_core.answers import format_answer
 from odin_core.chat import common_prefix, encode, model_uses_chat, pad_token_id, prompt_and_completion
 from odin_core.device import device_of
@@ -87,6 +88,13 @@ def generate(loaded, prompts: list[str], max_new_tokens, batch_size: int = 16, s
 
         # built once: it preprocesses the whole vocabulary
         extra["stopping_criteria"] = StoppingCriteriaList([StopStringCriteria(tokenizer, list(stop_strings))])
+    with console.progress(len(prompts), "evaluating", unit="ex") as bar:
+        _generate_batches(loaded, encoded, by_budget, batch_size, pad_id, device, extra, outputs, bar)
+    return outputs
+
+
+def _generate_batches(loaded, encoded, by_budget, batch_size, pad_id, device, extra, outputs, bar) -> None:
+    tokenizer, model = loaded.tokenizer, loaded.model
     for budget, members in sorted(by_budget.items(), reverse=True):
         members.sort(key=lambda i: len(encoded[i]), reverse=True)
         for batch in _batches(members, batch_size):
@@ -98,7 +106,7 @@ def generate(loaded, prompts: list[str], max_new_tokens, batch_size: int = 16, s
             texts = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
             for i, text in zip(batch, texts):
                 outputs[i] = end_of_answer(text)
-    return outputs
+            bar.update(len(batch))
 
 
 def completion_logprobs(loaded, prompts: list[str], completions: list[str], batch_size: int = 16,

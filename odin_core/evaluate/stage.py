@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
+from odin_core import console
 from odin_core.answers import FORMAT_ERROR
 from odin_core.chat import model_uses_chat
 from odin_core.device import parameter_count
@@ -64,10 +64,6 @@ def write_predictions(run_dir, stage: str, records: list[dict]) -> Path:
     return path
 
 
-def _log(run_dir, message: str) -> None:
-    print(message, file=sys.stderr)
-    if hasattr(run_dir, "log"):
-        run_dir.log(message)
 
 
 def evaluate_model(recipe, loaded, eval_split, run_dir, stage: str = "base", *, loss_split=None,
@@ -86,7 +82,8 @@ def evaluate_model(recipe, loaded, eval_split, run_dir, stage: str = "base", *, 
     context = EvalContext(examples, runner=runner, loss_examples=rows_of(loss_split) if loss_split is not None else None,
                           stage=stage, split=split_name or generation.split)
     evaluators = evaluators if evaluators is not None else create_evaluators(recipe)
-    _log(run_dir, f"evaluating {stage} model on {len(examples)} {context.split} examples ({loaded.engine} engine)")
+    console.say(f"evaluating {stage} model on {len(examples)} {context.split} examples ({loaded.engine} engine)",
+                run_dir)
     start = time.perf_counter()
     results = run_evaluators(evaluators, context)
     seconds = time.perf_counter() - start
@@ -105,8 +102,8 @@ def evaluate_model(recipe, loaded, eval_split, run_dir, stage: str = "base", *, 
         record["generation"][key] = round(value, 3)
     if runner.over_context:
         record["generation"]["prompts_over_context"] = runner.over_context
-        _log(run_dir, f"warning: {runner.over_context} of {len(examples)} prompts plus their answer budget are longer "
-                      f"than the model's context ({loaded.tokenizer.model_max_length} tokens)")
+        console.warn(f"warning: {runner.over_context} of {len(examples)} prompts plus their answer budget are longer "
+                     f"than the model's context ({loaded.tokenizer.model_max_length} tokens)", run_dir)
     if "generation_seconds" in context.timings and context.timings["generation_seconds"] > 0:
         record["generation"]["examples_per_second"] = round(len(examples) / context.timings["generation_seconds"], 2)
     if context.generated:
@@ -114,7 +111,7 @@ def evaluate_model(recipe, loaded, eval_split, run_dir, stage: str = "base", *, 
         record["predictions_file"] = path.name
     summary = task_accuracy(record).get("overall", {})
     if summary:
-        _log(run_dir, f"{stage}: accuracy {summary.get('micro', 0):.3f} (macro {summary.get('macro', 0):.3f}), "
-                      f"{summary.get('format_errors', 0)} format errors, {seconds:.1f} s")
+        console.say(f"{stage}: accuracy {summary.get('micro', 0):.3f} (macro {summary.get('macro', 0):.3f}), "
+                    f"{summary.get('format_errors', 0)} format errors, {seconds:.1f} s", run_dir)
     return record
 

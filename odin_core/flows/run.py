@@ -15,15 +15,14 @@ from __future__ import annotations
 
 import shlex
 import signal
-import sys
 import threading
 import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from odin_core import data, engine, evaluate, processes, report
-from odin_core.device import check_device
+from odin_core import console, data, engine, evaluate, processes, report
+from odin_core.device import check_device, torch_threads
 from odin_core.errors import OdinError, RecipeError, RunStopped
 from odin_core.events import RunEvents
 from odin_core.flows.heuristics import split_heuristics
@@ -31,6 +30,7 @@ from odin_core.flows.resume import check_resume, find_resume_dir
 from odin_core.layout import (
     BASE_METRICS_FILE,
     DATA_REPORT_FILE,
+    LOG_FILE,
     METRICS_FILE,
     PROMPTED_METRICS_FILE,
     SEEDS_DIR,
@@ -87,8 +87,12 @@ class RunFlow:
         else:
             self.run_dir = RunDir.create(recipe, self.output_dir)
         self.run_dir.write_start_files()
+        console.attach_log(self.run_dir.file(LOG_FILE))  # library output goes here (``odin run`` captures it)
         for warning in recipe.warnings:
             self.run_dir.log(warning)
+        if self.device == "cpu" and recipe.training.device == "auto":
+            console.warn(f"no CUDA GPU is visible: training and evaluation run on the CPU ({torch_threads()} threads), "
+                         "far slower than on a GPU", self.run_dir)
         self.events = RunEvents(self.run_dir)
 
     def setup_strategy(self) -> None:
@@ -112,11 +116,16 @@ class RunFlow:
             return
         data_report: dict = {}
         self.datasets = data.load_or_build(self.recipe, report_out=data_report)
-        self.run_dir.log(("reused cached" if data_report.get("cached") else "built") + " dataset "
-                         + ", ".join(f"{k}={len(v)}" for k, v in self.datasets.items())
-                         + f"; dropped {data_report.get('dropped_total', 0)} over the token budget")
+        console.say(("data: reused cached dataset " if data_report.get("cached") else "data: built dataset ")
+                    + ", ".join(f"{k}={len(v)}" for k, v in self.datasets.items())
+                    + ("" if data_report.get("cached") else f" in {data_report['seconds']['total']:.1f} s"), self.run_dir)
         for warning in data_report.get("warnings", []):
-            self.run_dir.log(f"warning: {warning}")
+            console.warn(warning, self.run_dir)
+        too_long = (data_report.get("dropped") or {}).get("too_long")
+        if too_long:
+            console.warn(f"{too_long['count']} examples dropped: {too_long['why']} (by split: "
+                         + ", ".join(f"{k} {v}" for k, v in too_long["by_split"].items()) + f"; {DATA_REPORT_FILE})",
+                         self.run_dir)
         self.run_dir.write_json(DATA_REPORT_FILE, data_report)
         self.eval_split = self.datasets[self.recipe.generation.split]
         if len(self.eval_split) == 0:  # say which key emptied it before anything trains
@@ -237,8 +246,7 @@ class RunFlow:
             status = "interrupted"
             saved = f"checkpoint saved at step {exc.step}; " if getattr(exc, "step", None) is not None else ""
             message = f"interrupted; {saved}continue with: {self.resume_command()}"
-            print(message, file=sys.stderr, flush=True)
-            self.run_dir.log(message)
+            console.alert(message, self.run_dir)
             raise
         except RunStopped as exc:
             status = exc.status
@@ -253,11 +261,13 @@ class RunFlow:
         finally:
             self.run_dir.log(f"run {status}")
             self.events.end(status, summary)
+            console.detach_log()
 
     def _follow(self) -> RunResult:
         """A process other than the main one: it trains on its share of every batch. The main process
         makes the run directory, builds the dataset, evaluates, logs and writes every file."""
         self.run_dir = FollowerRunDir(processes.share(None), self.recipe)
+        console.attach_log(self.run_dir.file(LOG_FILE))  # its libraries' output too
         self.events = None
         self.setup_engine()
         processes.barrier()
