@@ -36,6 +36,13 @@ def set_verbosity(level: str) -> None:
     os.environ[VERBOSITY_ENV] = level
 
 
+def reset() -> None:
+    """Forget the recorded warnings and the last log (a new command starts)."""
+    global _last_log, _log_path
+    _warnings.clear()
+    _last_log = _log_path = None
+
+
 def verbosity() -> str:
     level = os.environ.get(VERBOSITY_ENV, NORMAL)
     return level if level in (QUIET, NORMAL, VERBOSE) else NORMAL
@@ -199,6 +206,14 @@ class _Capture:
         return leftover
 
 
+def _on_real_descriptors() -> bool:
+    """Whether sys.stdout and sys.stderr write to descriptors 1 and 2 (not so under click's CliRunner)."""
+    try:
+        return sys.stdout.fileno() == 1 and sys.stderr.fileno() == 2
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
 @contextmanager
 def captured():
     """Library output goes to the attached log (and to the terminal when verbose) while this is active.
@@ -206,7 +221,7 @@ def captured():
     Output that arrives while no log is attached is appended to the last attached log at the end, or, when
     no log was ever attached (the command failed before making its run directory), shown on the terminal."""
     global _capture
-    if _capture is not None:
+    if _capture is not None or not _on_real_descriptors():
         yield
         return
     _capture = _Capture(tee=verbosity() == VERBOSE)

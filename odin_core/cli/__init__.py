@@ -29,6 +29,7 @@ def cli(ctx, verbose, quiet):
     """Odin: fine-tune small language models to reason over hypergraphs."""
     if verbose and quiet:
         raise click.UsageError("--verbose and --quiet cannot be combined")
+    console.reset()
     if verbose or quiet:
         console.set_verbosity(console.VERBOSE if verbose else console.QUIET)
     if console.verbosity() != console.VERBOSE and ctx.invoked_subcommand not in CAPTURED:
