@@ -22,7 +22,7 @@ ODIN_LINE = re.compile("|".join([
     r"error: .+", r"\d+ warning\(s\) earlier in this command:", r"  warning: .+", r"log: .+",
 ]))
 #: what library output looks like on a terminal: warnings, deprecations, progress bars, Unsloth's notices
-LIBRARY_NOISE = re.compile(r"Warning|WARNING|deprecat|\d+%\||it/s|examples/s|Unsloth", re.IGNORECASE)
+LIBRARY_NOISE = re.compile(r"Warning|WARNING|[Dd]eprecat|\d+%\||it/s\]|examples/s\]|Unsloth")
 CPU_FALLBACK = "warning: no CUDA GPU is visible"
 
 TINY = ["--set", "training.max_steps=4", "--set", "training.save_steps=4", "--set", "training.logging_steps=2",
