@@ -90,9 +90,6 @@ class RunFlow:
         console.attach_log(self.run_dir.file(LOG_FILE))  # library output goes here (``odin run`` captures it)
         for warning in recipe.warnings:
             self.run_dir.log(warning)
-        if self.device == "cpu" and recipe.training.device == "auto":
-            console.warn(f"no CUDA GPU is visible: training and evaluation run on the CPU ({torch_threads()} threads), "
-                         "far slower than on a GPU", self.run_dir)
         self.events = RunEvents(self.run_dir)
 
     def setup_strategy(self) -> None:
@@ -104,6 +101,12 @@ class RunFlow:
     def setup_processes(self) -> None:
         """Join the run's other processes when a launcher started several (``odin run --num-processes N``)."""
         self.processes = processes.start(self.device)
+
+    def note_device(self) -> None:
+        """The CPU fallback, said once: a recipe that asked for the CPU is not warned."""
+        if self.device == "cpu" and self.recipe.training.device == "auto":
+            console.warn(f"no CUDA GPU is visible: training and evaluation run on the CPU ({torch_threads()} threads), "
+                         "far slower than on a GPU", self.run_dir)
 
     def setup_engine(self) -> None:
         if self.recipe.training.engine == "unsloth":
@@ -221,6 +224,7 @@ class RunFlow:
             return self._follow()
         self.setup_run_dir()
         processes.share(str(self.run_dir.path))
+        self.note_device()
         self.metrics = {"recipe": self.recipe.name, "run_dir": str(self.run_dir.path),
                         "training_seed": self.recipe.training_seed}
         self.events.start()
