@@ -125,13 +125,15 @@ def last_log() -> Path | None:
 
 
 def failure_notes() -> list[str]:
-    """What a failed command prints after its error: the warnings recorded before it and where the log is."""
+    """What a failed run prints after its error: the warnings recorded before it and where the log is (nothing
+    when the command failed before making a run directory: its warnings are just above the error)."""
+    if _last_log is None:
+        return []
     notes = []
     if _warnings:
         notes.append(f"{len(_warnings)} warning(s) earlier in this command:")
         notes += [f"  {w}" for w in _warnings]
-    if _last_log is not None:
-        notes.append(f"log: {_last_log}")
+    notes.append(f"log: {_last_log}")
     return notes
 
 
