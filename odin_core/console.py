@@ -36,6 +36,14 @@ def set_verbosity(level: str) -> None:
     os.environ[VERBOSITY_ENV] = level
 
 
+def restore_verbosity(previous: str | None) -> None:
+    """Put back the verbosity ``set_verbosity`` replaced (``None``: none was set)."""
+    if previous is None:
+        os.environ.pop(VERBOSITY_ENV, None)
+    else:
+        os.environ[VERBOSITY_ENV] = previous
+
+
 def reset() -> None:
     """Forget the recorded warnings and the last log (a new command starts)."""
     global _last_log, _log_path

@@ -131,3 +131,23 @@ print("after the capture")
         else:
             assert set(odin) <= set(done.stderr.splitlines()) and "a library print" in done.stderr
             assert done.stderr.count("warning: something that matters") == 1
+
+
+@pytest.mark.timeout(60)
+def test_verbosity_options_hold_for_one_command(monkeypatch):
+    """-q hides a recipe warning from that command only; the next command (same process) shows it again."""
+    from click.testing import CliRunner
+
+    from odin_core.cli import cli
+
+    monkeypatch.delenv(console.VERBOSITY_ENV, raising=False)
+    runner = CliRunner()
+    both = runner.invoke(cli, ["-v", "-q", "schema"])
+    assert both.exit_code == 2 and "--verbose and --quiet cannot be combined" in both.output
+    args = ["validate", str(REPO / "recipes" / "hypergraph_llama1b.toml"), "--set", "model.trust_remote_code=true",
+            "--set", "lora.strategy=finetune.lora"]
+    quiet = runner.invoke(cli, ["-q", *args])
+    assert quiet.exit_code == 0 and "trust_remote_code" not in quiet.output and ": ok (" in quiet.output
+    assert console.verbosity() == console.NORMAL
+    normal = runner.invoke(cli, args)
+    assert normal.exit_code == 0 and normal.output.count("warning: --set model.trust_remote_code=true") == 1

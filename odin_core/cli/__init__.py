@@ -6,6 +6,7 @@ libraries load only inside the commands that train or evaluate.
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -31,7 +32,10 @@ def cli(ctx, verbose, quiet):
         raise click.UsageError("--verbose and --quiet cannot be combined")
     console.reset()
     if verbose or quiet:
+        before = os.environ.get(console.VERBOSITY_ENV)
         console.set_verbosity(console.VERBOSE if verbose else console.QUIET)
+        # for this command and the processes it starts; not for later commands of a process (CliRunner, tests)
+        ctx.call_on_close(lambda: console.restore_verbosity(before))
     if console.verbosity() != console.VERBOSE and ctx.invoked_subcommand not in CAPTURED:
         console.quiet_library_env()
 
