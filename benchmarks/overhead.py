@@ -1,0 +1,132 @@
+"""Framework overhead: ``odin run`` against a hand-written Unsloth/TRL script (``benchmarks.hand_train``)
+on the same data, base model and steps, runs alternating A B A B.
+
+    python -m benchmarks.overhead
+
+The dataset is the one Odin built for the recipe (built once here, then read from Odin's cache by both);
+the base model is the quickstart's scratch model, built once here and given to both (``model.name``), so
+neither pays for building it. Odin's run skips the base-model evaluation and evaluates one row after
+training (``generation.max_examples = 1``); the script evaluates nothing. Reported: the training phase
+(trainer construction to the end of ``train()``) and the whole process, each as a ratio Odin / script
+(target: within 5%), and the final losses, which must match since the calls are the same.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from benchmarks.common import Timer, median, parser, table, write_result
+
+REPO = Path(__file__).resolve().parent.parent
+RECIPE = REPO / "recipes/quickstart.toml"
+TARGET = 1.05
+
+
+def settings(toy: bool) -> tuple[list[str], int]:
+    """(recipe overrides, alternations)."""
+    steps, log = (2, 1) if toy else (30, 10)
+    overrides = [f"training.max_steps={steps}", f"training.logging_steps={log}", "training.save_steps=100000",
+                 "generation.evaluate_base=false", "generation.max_examples=1"]
+    if toy:
+        overrides += ["data.num_examples.train=120", "data.num_examples.validation=17", "data.num_examples.test=17",
+                      "model.num_layers=1", "model.hidden_size=64"]
+    return overrides, 1 if toy else 2
+
+
+def prepare(overrides: list[str], work: Path) -> tuple[Path, Path, object]:
+    """(Odin's cached dataset folder, the built base model folder, the recipe), each built once."""
+    from odin_core.data import load_or_build
+    from odin_core.data.cache import cache_path
+    from odin_core.recipe import load_recipe
+    from odin_models.scratch import build_base
+
+    recipe = load_recipe(RECIPE, overrides)
+    datasets = load_or_build(recipe)
+    base = work / "base_model"
+    texts = (row["prompt"] + row["completion"] for row in datasets["train"])
+    build_base(recipe.model.options, base, texts, recipe.model.max_seq_length, recipe.training_seed)
+    return cache_path(recipe) / "dataset", base, recipe
+
+
+def _subprocess(command: list[str], log: Path) -> float:
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    with Timer() as t, open(log, "w") as out:
+        code = subprocess.run(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT).returncode
+    if code != 0:
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
+        raise RuntimeError(f"{' '.join(command[:4])} ... exited {code}:\n{tail}")
+    return t.seconds
+
+
+def odin_once(overrides: list[str], base: Path, work: Path) -> dict:
+    out = work / "odin"
+    before = set(out.glob("*")) if out.is_dir() else set()
+    command = [sys.executable, "-m", "odin_core", "run", str(RECIPE), "--output-dir", str(out),
+               *(f"--set={o}" for o in [*overrides, f"model.name={base}"])]
+    seconds = _subprocess(command, work / f"odin-{len(before)}.log")
+    (run_dir,) = set(out.glob("*")) - before
+    training = json.loads((run_dir / "metrics.json").read_text())["training"]
+    return {"whole_seconds": seconds, "train_seconds": training["train_seconds"], "tokens": training["tokens"],
+            "steps": training["steps"], "final_loss": training["final_loss"], "run_dir": str(run_dir)}
+
+
+def script_once(recipe, data: Path, base: Path, work: Path, index: int) -> dict:
+    from odin_core.device import default_optimizer, training_device
+
+    t, lora = recipe.training, recipe.lora.options
+    out = work / f"script-{index}"
+    result = out / "result.json"
+    out.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "benchmarks.hand_train", "--model", str(base), "--data", str(data),
+               "--result", str(result), "--output-dir", str(out), "--max-seq-length", str(recipe.model.max_seq_length),
+               "--r", str(lora.r), "--alpha", str(lora.alpha), "--modules-to-save", ",".join(lora.modules_to_save or []),
+               "--steps", str(t.max_steps), "--batch-size", str(t.batch_size), "--learning-rate", str(t.learning_rate),
+               "--warmup-ratio", str(t.warmup_ratio), "--logging-steps", str(t.logging_steps),
+               "--optim", default_optimizer(training_device(recipe)), "--seed", str(recipe.training_seed)]
+    seconds = _subprocess(command, work / f"script-{index}.log")
+    summary = json.loads(result.read_text())
+    return {"whole_seconds": seconds, **{k: summary[k] for k in ("train_seconds", "tokens", "steps", "final_loss")},
+            "phases": summary["phases"]}
+
+
+def main(argv=None) -> dict:
+    ap = parser(__doc__.splitlines()[0])
+    ap.add_argument("--work", type=Path, default=None, help="folder for the runs (default: a temporary one)")
+    args = ap.parse_args(argv)
+    overrides, alternations = settings(args.toy)
+    runs: dict[str, list[dict]] = {"odin": [], "script": []}
+    with tempfile.TemporaryDirectory(prefix="odin-bench-overhead-") as tmp:
+        work = args.work or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        data, base, recipe = prepare(overrides, work)
+        for i in range(alternations):
+            runs["odin"].append(odin_once(overrides, base, work))
+            runs["script"].append(script_once(recipe, data, base, work, i))
+    stats = {side: {key: median([r[key] for r in rs]) for key in ("train_seconds", "whole_seconds")}
+             for side, rs in runs.items()}
+    ratio_train = stats["odin"]["train_seconds"] / stats["script"]["train_seconds"]
+    ratio_whole = stats["odin"]["whole_seconds"] / stats["script"]["whole_seconds"]
+    loss_diff = median([o["final_loss"] - s["final_loss"] for o, s in zip(runs["odin"], runs["script"])])
+    rows = [["training phase", f"{ratio_train:.3f}", f"{stats['odin']['train_seconds']:.1f}",
+             f"{stats['script']['train_seconds']:.1f}", "yes" if ratio_train <= TARGET else "NO"],
+            ["whole run", f"{ratio_whole:.3f}", f"{stats['odin']['whole_seconds']:.1f}",
+             f"{stats['script']['whole_seconds']:.1f}", "yes" if ratio_whole <= TARGET else "NO"]]
+    text = table(["phase", "ratio Odin/script", "odin s", "script s", f"within {TARGET - 1:.0%}"], rows)
+    text += (f"\nfinal loss Odin - script: {loss_diff:+.2e}; tokens per run: odin {runs['odin'][0]['tokens']:,}, "
+             f"script {runs['script'][0]['tokens']:,}; steps {runs['odin'][0]['steps']}")
+    print(text)
+    result = {"recipe": str(RECIPE.relative_to(REPO)), "overrides": overrides, "alternations": alternations,
+              "ratio_train": ratio_train, "ratio_whole": ratio_whole, "target_ratio": TARGET,
+              "final_loss_difference": loss_diff, "medians": stats, "runs": runs, "table": text}
+    path = write_result("overhead", result, args.out, args.toy)
+    print(f"wrote {path}")
+    return result
+
+
+if __name__ == "__main__":
+    main()
