@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -35,7 +36,7 @@ def settings(toy: bool) -> tuple[list[str], int]:
     if toy:
         overrides += ["data.num_examples.train=120", "data.num_examples.validation=17", "data.num_examples.test=17",
                       "model.num_layers=1", "model.hidden_size=64"]
-    return overrides, 1 if toy else 2
+    return overrides, 1 if toy else 3
 
 
 def prepare(overrides: list[str], work: Path) -> tuple[Path, Path, object]:
@@ -53,14 +54,17 @@ def prepare(overrides: list[str], work: Path) -> tuple[Path, Path, object]:
     return cache_path(recipe) / "dataset", base, recipe
 
 
-def _subprocess(command: list[str], log: Path) -> float:
+def _subprocess(command: list[str], log: Path) -> tuple[float, float]:
+    """(wall seconds, CPU seconds: user + system) of a child process."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with Timer() as t, open(log, "w") as out:
         code = subprocess.run(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT).returncode
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if code != 0:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
         raise RuntimeError(f"{' '.join(command[:4])} ... exited {code}:\n{tail}")
-    return t.seconds
+    return t.seconds, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def odin_once(overrides: list[str], base: Path, work: Path) -> dict:
@@ -68,10 +72,11 @@ def odin_once(overrides: list[str], base: Path, work: Path) -> dict:
     before = set(out.glob("*")) if out.is_dir() else set()
     command = [sys.executable, "-m", "odin_core", "run", str(RECIPE), "--output-dir", str(out),
                *(f"--set={o}" for o in [*overrides, f"model.name={base}"])]
-    seconds = _subprocess(command, work / f"odin-{len(before)}.log")
+    seconds, cpu = _subprocess(command, work / f"odin-{len(before)}.log")
     (run_dir,) = set(out.glob("*")) - before
     training = json.loads((run_dir / "metrics.json").read_text())["training"]
-    return {"whole_seconds": seconds, "train_seconds": training["train_seconds"], "tokens": training["tokens"],
+    return {"whole_seconds": seconds, "whole_cpu_seconds": cpu, "train_seconds": training["train_seconds"],
+            "tokens": training["tokens"],
             "steps": training["steps"], "final_loss": training["final_loss"], "run_dir": str(run_dir)}
 
 
@@ -88,17 +93,19 @@ def script_once(recipe, data: Path, base: Path, work: Path, index: int) -> dict:
                "--steps", str(t.max_steps), "--batch-size", str(t.batch_size), "--learning-rate", str(t.learning_rate),
                "--warmup-ratio", str(t.warmup_ratio), "--logging-steps", str(t.logging_steps),
                "--optim", default_optimizer(training_device(recipe)), "--seed", str(recipe.training_seed)]
-    seconds = _subprocess(command, work / f"script-{index}.log")
+    seconds, cpu = _subprocess(command, work / f"script-{index}.log")
     summary = json.loads(result.read_text())
-    return {"whole_seconds": seconds, **{k: summary[k] for k in ("train_seconds", "tokens", "steps", "final_loss")},
+    return {"whole_seconds": seconds, "whole_cpu_seconds": cpu, **{k: summary[k] for k in ("train_seconds", "tokens", "steps", "final_loss")},
             "phases": summary["phases"]}
 
 
 def main(argv=None) -> dict:
     ap = parser(__doc__.splitlines()[0])
     ap.add_argument("--work", type=Path, default=None, help="folder for the runs (default: a temporary one)")
+    ap.add_argument("--alternations", type=int, default=None, help="runs per side (default: 3; 1 at toy size)")
     args = ap.parse_args(argv)
     overrides, alternations = settings(args.toy)
+    alternations = args.alternations or alternations
     runs: dict[str, list[dict]] = {"odin": [], "script": []}
     with tempfile.TemporaryDirectory(prefix="odin-bench-overhead-") as tmp:
         work = args.work or Path(tmp)
@@ -107,21 +114,29 @@ def main(argv=None) -> dict:
         for i in range(alternations):
             runs["odin"].append(odin_once(overrides, base, work))
             runs["script"].append(script_once(recipe, data, base, work, i))
-    stats = {side: {key: median([r[key] for r in rs]) for key in ("train_seconds", "whole_seconds")}
-             for side, rs in runs.items()}
+    keys = ("train_seconds", "whole_seconds", "whole_cpu_seconds")
+    stats = {side: {key: median([r[key] for r in rs]) for key in keys} for side, rs in runs.items()}
     ratio_train = stats["odin"]["train_seconds"] / stats["script"]["train_seconds"]
     ratio_whole = stats["odin"]["whole_seconds"] / stats["script"]["whole_seconds"]
+    ratio_cpu = stats["odin"]["whole_cpu_seconds"] / stats["script"]["whole_cpu_seconds"]
+    # each Odin run against the script run right after it: less exposed to load that changes over minutes
+    pair_ratios = {key: [o[key] / s[key] for o, s in zip(runs["odin"], runs["script"])] for key in keys}
     loss_diff = median([o["final_loss"] - s["final_loss"] for o, s in zip(runs["odin"], runs["script"])])
     rows = [["training phase", f"{ratio_train:.3f}", f"{stats['odin']['train_seconds']:.1f}",
              f"{stats['script']['train_seconds']:.1f}", "yes" if ratio_train <= TARGET else "NO"],
             ["whole run", f"{ratio_whole:.3f}", f"{stats['odin']['whole_seconds']:.1f}",
-             f"{stats['script']['whole_seconds']:.1f}", "yes" if ratio_whole <= TARGET else "NO"]]
+             f"{stats['script']['whole_seconds']:.1f}", "yes" if ratio_whole <= TARGET else "NO"],
+            ["whole run, CPU time", f"{ratio_cpu:.3f}", f"{stats['odin']['whole_cpu_seconds']:.1f}",
+             f"{stats['script']['whole_cpu_seconds']:.1f}", "yes" if ratio_cpu <= TARGET else "NO"]]
     text = table(["phase", "ratio Odin/script", "odin s", "script s", f"within {TARGET - 1:.0%}"], rows)
+    text += "\nratios of each run pair: " + "; ".join(
+        f"{key.replace('_seconds', '')} " + ", ".join(f"{r:.2f}" for r in values) for key, values in pair_ratios.items())
     text += (f"\nfinal loss Odin - script: {loss_diff:+.2e}; tokens per run: odin {runs['odin'][0]['tokens']:,}, "
              f"script {runs['script'][0]['tokens']:,}; steps {runs['odin'][0]['steps']}")
     print(text)
     result = {"recipe": str(RECIPE.relative_to(REPO)), "overrides": overrides, "alternations": alternations,
-              "ratio_train": ratio_train, "ratio_whole": ratio_whole, "target_ratio": TARGET,
+              "ratio_train": ratio_train, "ratio_whole": ratio_whole, "ratio_whole_cpu": ratio_cpu,
+              "pair_ratios": pair_ratios, "target_ratio": TARGET,
               "final_loss_difference": loss_diff, "medians": stats, "runs": runs, "table": text}
     path = write_result("overhead", result, args.out, args.toy)
     print(f"wrote {path}")
