@@ -7,6 +7,7 @@ import json
 import math
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 def _env():
     paths = [str(REPO), str(REPO / "plugins"), os.environ.get("PYTHONPATH", "")]
-    return dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in paths if p))
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in paths if p), PYTHON=sys.executable)
 
 
 @pytest.mark.timeout(30)
@@ -47,7 +48,9 @@ def test_smollm2_shape_is_the_gguf_files():
     assert from_file == dataclasses.replace(engines._shapes()["smollm2-135m"], source="")
 
 
-def _check_engine_case(case, steps):
+def _check_engine_case(case, steps, packed_tokens=None):
+    """``packed_tokens``: the most tokens a packed run can see; packed, the engines need not see the same
+    tokens (TRL's packing inside SFTTrainer and ``pack_dataset`` before Trainer fill sequences differently)."""
     for name in engines.ENGINES:
         stats = case["engines"][name]
         assert stats is not None, case["errors"]
@@ -59,7 +62,10 @@ def _check_engine_case(case, steps):
     assert case["ratio_tokens_per_second"] == pytest.approx(u["tokens_per_second"] / t["tokens_per_second"])
     assert case["final_loss_difference"] == pytest.approx(u["final_loss"] - t["final_loss"])
     # the same data, seed and steps: the engines train the same tokens and end near the same loss
-    assert u["tokens_per_run"] == t["tokens_per_run"]
+    if packed_tokens is None:
+        assert u["tokens_per_run"] == t["tokens_per_run"]
+    else:
+        assert 0 < u["tokens_per_run"] <= packed_tokens and 0 < t["tokens_per_run"] <= packed_tokens
     assert abs(case["final_loss_difference"]) < 0.1 * t["final_loss"]
 
 
@@ -114,10 +120,14 @@ def test_gpu_script_dry_run(tmp_path):
     lora = [c for c in saved["cases"] if "LoRA r=16" in c["case"] and "QLoRA" not in c["case"]]
     qlora = [c for c in saved["cases"] if "QLoRA" in c["case"]]
     assert len(lora) == 1 and len(qlora) == 1
-    _check_engine_case(lora[0], steps=2)
+    _check_engine_case(lora[0], steps=2, packed_tokens=2 * 2 * 256)  # steps x batch x max_seq_length
     shape = engines.toy_shape()
     assert lora[0]["model_parameters"] == shape.parameters()
-    assert lora[0]["engines"]["transformers"]["parameters"] == shape.parameters()  # the built model is that shape
+    # the built model is that shape: its parameters and, trainable, LoRA r=16 on every projection
+    adapter = shape.lora_parameters(16, ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+    for name in engines.ENGINES:
+        assert lora[0]["engines"][name]["trainable_parameters"] == adapter
+        assert lora[0]["engines"][name]["parameters"] == shape.parameters() + adapter
     if saved["device"] == "cpu":
         assert {s["skipped"] for s in qlora[0]["skipped"]} == {"needs a CUDA GPU"}
     assert (out / "engines_gpu.toy.txt").read_text().startswith("case")
