@@ -101,6 +101,7 @@ def test_overhead_benchmark_at_toy_size(tmp_path):
     assert odin["final_loss"] == pytest.approx(script["final_loss"], abs=1e-3)
     assert saved["ratio_train"] == pytest.approx(odin["train_seconds"] / script["train_seconds"])
     assert saved["ratio_whole"] == pytest.approx(odin["whole_seconds"] / script["whole_seconds"])
+    assert saved["pair_ratio_medians"]["train_seconds"] == pytest.approx(saved["ratio_train"])  # one pair
     assert saved["ratio_whole_cpu"] == pytest.approx(odin["whole_cpu_seconds"] / script["whole_cpu_seconds"])
     assert 0 < script["whole_cpu_seconds"] and 0 < odin["whole_cpu_seconds"]
     assert result["ratio_train"] == saved["ratio_train"]
