@@ -113,7 +113,8 @@ def test_overhead_benchmark_at_toy_size(tmp_path):
 def test_gpu_script_dry_run(tmp_path):
     """gpu.sh --dry-run: the GPU cases' code path (shaped model from a config, packing, both engines) at toy size."""
     out = tmp_path / "out"
-    proc = subprocess.run(["bash", str(REPO / "benchmarks/gpu.sh"), str(out), "--dry-run"], cwd=REPO, env=_env(),
+    env = dict(_env(), WORK=str(tmp_path / "work"))  # a fresh folder: built models are reused from it
+    proc = subprocess.run(["bash", str(REPO / "benchmarks/gpu.sh"), str(out), "--dry-run"], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=850)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     saved = json.loads((out / "engines_gpu.toy.json").read_text())
