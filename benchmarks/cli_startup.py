@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from benchmarks.common import Timer, median, parser, table, write_result
+from benchmarks.common import Timer, finish, median, parser, table
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_SECONDS = 0.5
@@ -90,13 +90,10 @@ def report_table(result: dict) -> str:
 def main(argv=None) -> dict:
     args = parser(__doc__.splitlines()[0]).parse_args(argv)
     result = run(args.toy)
-    print(report_table(result))
-    for name, record in result["commands"].items():
-        for item in record.get("slowest_imports", []):
-            print(f"  {name}: import {item['module']} {item['cumulative_ms']:.0f} ms")
-    path = write_result("cli_startup", result, args.out, args.toy)
-    print(f"wrote {path}")
-    return result
+    lines = [report_table(result)] + [f"  {name}: import {item['module']} {item['cumulative_ms']:.0f} ms"
+                                      for name, record in result["commands"].items()
+                                      for item in record.get("slowest_imports", [])]
+    return finish("cli_startup", result, args, "\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -59,3 +59,10 @@ def write_result(name: str, result: dict, out: Path = RESULTS, toy: bool = False
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(path, {"benchmark": name, **environment(), "toy": toy, **result})
     return path
+
+
+def finish(name: str, result: dict, args, text: str) -> dict:
+    """Print ``text`` (the benchmark's table), write the result as ``write_result`` does and say where."""
+    print(text)
+    print(f"wrote {write_result(name, result, args.out, args.toy)}")
+    return result

@@ -15,7 +15,7 @@ import time
 from importlib.metadata import version
 
 from benchmarks import naive_hypernetx as naive
-from benchmarks.common import Timer, median, parser, table, write_result
+from benchmarks.common import Timer, finish, median, parser, table
 
 RECIPE = "recipes/quickstart.toml"
 #: targets from issue 11
@@ -144,10 +144,7 @@ def report_table(result: dict) -> str:
 def main(argv=None) -> dict:
     args = parser(__doc__.splitlines()[0]).parse_args(argv)
     result = run(args.toy)
-    print(report_table(result))
-    path = write_result("dataset_build", result, args.out, args.toy)
-    print(f"wrote {path}")
-    return result
+    return finish("dataset_build", result, args, report_table(result))
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from benchmarks.common import Timer, parser, table, write_result
+from benchmarks.common import Timer, finish, parser, table
 
 QUICKSTART = "recipes/quickstart.toml"
 SMOLLM2 = "recipes/smollm2_135m.toml"
@@ -218,10 +218,7 @@ def main(argv=None) -> dict:
     args = parser(__doc__.splitlines()[0]).parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="odin-bench-eval-") as folder:
         result = run(args.toy, Path(folder))
-    print(report_table(result))
-    path = write_result("evaluation", result, args.out, args.toy)
-    print(f"wrote {path}")
-    return result
+    return finish("evaluation", result, args, report_table(result))
 
 
 if __name__ == "__main__":
