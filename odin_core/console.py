@@ -248,7 +248,11 @@ def captured():
 
 
 def quiet_library_env() -> None:
-    """Commands that do not capture library output: ask the libraries for less of it (before they are imported)."""
+    """Commands that do not capture library output: ask the libraries for less of it (before they are imported),
+    and leave their Python warnings (deprecations, notices) to ``-v``; Odin's own warnings go through ``warn``."""
+    import warnings
+
+    warnings.filterwarnings("ignore")
     for name, value in (("TRANSFORMERS_VERBOSITY", "error"), ("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1"),
                         ("HF_DATASETS_DISABLE_PROGRESS_BARS", "1"), ("DATASETS_VERBOSITY", "error")):
         os.environ.setdefault(name, value)

@@ -85,7 +85,10 @@ def test_training_run_with_tracking_keeps_wandb_files_in_the_run_dir(core_plugin
     data = wandb_log_containing(log, b"grad_norm", b"tokens_per_second", b"peak_memory_mb")
     assert b"grad_norm" in data and b"tokens_per_second" in data and b"peak_memory_mb" in data
     assert_no_key(run_dir.path)
-    assert "warning" not in (run_dir.path / "odin.log").read_text()
+    # no warning from tracking (an earlier test of the session may have imported unsloth: that notice is not one)
+    warnings = [line for line in (run_dir.path / "odin.log").read_text().splitlines()
+                if "warning" in line and "unsloth is imported in this process" not in line]
+    assert warnings == []
     assert summary["steps"] == 2
 
 
