@@ -64,7 +64,22 @@ def peak_memory_mb(device: str) -> float:
         import torch
 
         return torch.cuda.max_memory_allocated() / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+    return _peak_rss_kb() / 1024
+
+
+def _peak_rss_kb() -> float:
+    """This process's peak resident set (kB): Linux's VmHWM, the high-water mark of this program's own memory.
+
+    Not ``ru_maxrss``: at exec Linux carries the parent's peak into it, so a run started from a large process
+    (a test session, a notebook kernel) would report the parent's memory as its own."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return float(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kB on Linux, where /proc is missing
 
 
 def device_of(model):
