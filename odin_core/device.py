@@ -64,7 +64,13 @@ def peak_memory_mb(device: str) -> float:
         import torch
 
         return torch.cuda.max_memory_allocated() / 2**20
-    return _peak_rss_kb() / 1024
+    global _peak_seen_kb
+    _peak_seen_kb = max(_peak_seen_kb, _peak_rss_kb())
+    return _peak_seen_kb / 1024
+
+
+#: the largest VmHWM read so far: Linux refreshes its high-water mark lazily, so two reads can go down by a page
+_peak_seen_kb = 0.0
 
 
 def _peak_rss_kb() -> float:
