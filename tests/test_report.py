@@ -38,7 +38,7 @@ def make_run(path, hidden, seed, train_steps):
     run.append_jsonl("metrics.jsonl", {"step": 30, "eval_loss": 1.4})
     if train_steps:
         fit(model, tokenizer, rows, steps=train_steps)
-    metrics["training"] = {"steps": train_steps, "seconds": 1.5}
+    metrics["training"] = {"steps": train_steps, "seconds": 1.5, "strategy": "finetune.full"}  # fit() trains every weight
     metrics["trained"] = evaluate_model(recipe, loaded, rows, run, stage="trained", loss_split=validation)
     metrics["baselines"] = trivial_baselines(recipe, {"train": train, "test": rows})
     run.write_json("metrics.json", metrics)
@@ -172,8 +172,18 @@ def test_compare_puts_runs_side_by_side_smallest_first(runs):
     lines = [line for line in result.output.splitlines() if line.startswith("| ")]
     assert lines[1].startswith("| untrained") and lines[2].startswith("| small")
     assert "Accuracy % per task" in result.output
+    stages = {(row["run"], row["stage"]): row for row in table_rows(result.output, "Each run's stages:")}
+    assert set(stages) == {(run, stage) for run in ("small", "untrained") for stage in ("base", "trained (full)", "majority")}
+    for stage, key in (("base", ("base",)), ("trained (full)", ("trained",)), ("majority", ("baselines", "majority"))):
+        record = metrics
+        for k in key:
+            record = record[k]
+        overall = record["metrics"]["metrics.task_accuracy"]["overall"]
+        assert stages[("small", stage)]["accuracy %"] == f"{100 * overall['micro']:.1f}"
+        assert stages[("small", stage)]["n"] == str(overall["n"])
     parsed = list(csv.DictReader(io.StringIO(render_comparison(comparison, "csv"))))
     assert [row["run"] for row in parsed] == ["untrained", "small"]
+    assert [row["strategy"] for row in parsed] == ["finetune.full", "finetune.full"]
     overall = metrics["trained"]["metrics"]["metrics.task_accuracy"]["overall"]
     k, n = overall["correct"], overall["n"]  # Wilson score interval, z = 1.96, computed here independently
     centre, half = (k + 1.96**2 / 2) / (n + 1.96**2), 1.96 * (k * (n - k) / n + 1.96**2 / 4) ** 0.5 / (n + 1.96**2)

@@ -11,7 +11,7 @@ from odin_core.records import task_accuracy
 from odin_core.layout import predictions_file
 from odin_core.report.significance import load_outcomes, paired_test
 from odin_core.report.render import stages_of
-from odin_core.report.tables import get, interval, load_metrics, num, p_value, params, pct, run_path, table
+from odin_core.report.tables import get, stage_label, interval, load_metrics, num, p_value, params, pct, run_path, table
 
 
 def _compare_stage(metrics: dict, evaluation: str | None):
@@ -42,6 +42,7 @@ def compare_runs(run_dirs, evaluation: str | None = None) -> dict:
         model = stage.get("model") or {}
         runs.append({
             "run": path.name, "recipe": metrics.get("recipe"), "model": model.get("name") or model.get("loader"),
+            "strategy": None if evaluation else get(metrics, "training", "strategy"),
             "parameters": model.get("parameters"), "split": stage.get("split"), "examples": stage.get("num_examples"),
             "accuracy": overall.get("micro"), "accuracy_ci95": overall.get("ci95"),
             "macro_accuracy": overall.get("macro"), "macro_accuracy_ci95": overall.get("macro_ci95"),
@@ -60,14 +61,18 @@ def compare_runs(run_dirs, evaluation: str | None = None) -> dict:
 
 
 def _stage_summaries(metrics: dict) -> dict:
-    """Macro accuracy (overall and per family) of each stage of a run: base, zero-shot, k-shot, trained, majority."""
+    """Accuracy (overall with its interval, macro, per family) of each stage of a run: base, zero-shot, k-shot,
+    trained, majority."""
     summaries = {}
     for label, stage in stages_of(metrics):
         accuracy = task_accuracy(stage)
         overall = accuracy.get("overall") or {}
         summaries[label] = {"macro_accuracy": overall.get("macro"), "accuracy": overall.get("micro"),
+                            "accuracy_ci95": overall.get("ci95"), "examples": overall.get("n"),
+                            "format_errors": overall.get("format_errors"),
                             "families": {f: v.get("macro") for f, v in (accuracy.get("per_family") or {}).items()}}
     return summaries
+
 
 
 def _tests_against_first(outcomes: dict, order: list[str]) -> dict:
@@ -104,11 +109,11 @@ def render_comparison(comparison: dict, fmt: str = "markdown") -> str:
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.writer(out)
-        writer.writerow(["run", "recipe", "model", "parameters", "split", "examples", "accuracy", "accuracy_ci95_low",
+        writer.writerow(["run", "recipe", "model", "strategy", "parameters", "split", "examples", "accuracy", "accuracy_ci95_low",
                          "accuracy_ci95_high", "macro_accuracy", "macro_accuracy_ci95_low", "macro_accuracy_ci95_high",
                          "base_accuracy", "majority_accuracy", "format_errors", *families])
         for r in runs:
-            writer.writerow([r["run"], r["recipe"], r["model"], r["parameters"], r["split"], r["examples"],
+            writer.writerow([r["run"], r["recipe"], r["model"], r.get("strategy"), r["parameters"], r["split"], r["examples"],
                              r["accuracy"], *_bounds(r.get("accuracy_ci95")), r["macro_accuracy"],
                              *_bounds(r.get("macro_accuracy_ci95")), r["base_accuracy"], r["majority_accuracy"],
                              r["format_errors"], *[r["families"].get(f) for f in families]])
@@ -120,6 +125,14 @@ def render_comparison(comparison: dict, fmt: str = "markdown") -> str:
              pct(r["majority_accuracy"]), num(r["format_errors"]), *[pct(r["families"].get(f)) for f in families]]
             for r in runs]
     text = table(header, rows) + "\n"
+    stage_rows = [[r["run"], stage_label(label, r.get("strategy")), num(s.get("examples")), pct(s.get("accuracy")),
+                   interval(s.get("accuracy_ci95")), pct(s.get("macro_accuracy")), num(s.get("format_errors")),
+                   *[pct(s["families"].get(f)) for f in families]]
+                  for r in runs for label, s in (r.get("stages") or {}).items()]
+    if stage_rows:
+        text += ("\nEach run's stages:\n\n" + table(["run", "stage", "n", "accuracy %", "95% CI", "macro %",
+                                                       "format errors", *[f"{f} %" for f in families]], stage_rows)
+                 + "\n")
     tests = comparison.get("tests") or {}
     if tests:
         test_rows = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from odin_core.records import task_accuracy
-from odin_core.report.tables import get
+from odin_core.report.tables import get, stage_label
 
 
 def plot_loss(records: list[dict], path: Path) -> bool:
@@ -105,13 +105,15 @@ def plot_task_accuracy(stages: list[tuple[str, dict]], path: Path) -> bool:
 
 
 #: marker per stage in the comparison plot
-_MARKERS = {"base": "x", "zero-shot": "v", "k-shot": "^", "trained": "o", "majority": "_"}
+_MARKERS = {"base": "x", "zero-shot": "v", "k-shot": "^", "trained": "o", "trained (lora)": "o", "trained (qlora)": "D",
+            "trained (full)": "s", "majority": "_"}
 
 
 def plot_comparison(comparison: dict, path: Path) -> bool:
     """Macro accuracy against parameter count (log scale), overall and per family, one marker per stage;
     False when no run records its parameter count."""
-    points = [(r["parameters"], label, s) for r in comparison["runs"] if r.get("parameters")
+    points = [(r["parameters"], stage_label(label, r.get("strategy")), s) for r in comparison["runs"]
+              if r.get("parameters")
               for label, s in (r.get("stages") or {"trained": {"macro_accuracy": r["macro_accuracy"],
                                                                 "families": r["families"]}}).items()]
     if not points:
@@ -127,13 +129,14 @@ def plot_comparison(comparison: dict, path: Path) -> bool:
     for ax, panel in zip(axes[0], panels):
         for label in dict.fromkeys(label for _, label, _ in points):
             xs, ys = [], []
-            for params, stage_label, s in sorted(points, key=lambda p: p[0]):
+            for params, point_label, s in sorted(points, key=lambda p: p[0]):
                 value = s.get("macro_accuracy") if panel == "all tasks" else s.get("families", {}).get(panel)
-                if stage_label == label and value is not None:
+                if point_label == label and value is not None:
                     xs.append(params)
                     ys.append(100 * value)
             if xs:
-                ax.plot(xs, ys, marker=_MARKERS.get(label, "s"), linestyle="-" if label == "trained" else ":",
+                trained = label.startswith("trained")
+                ax.plot(xs, ys, marker=_MARKERS.get(label, "P"), linestyle="-" if trained else ":",
                         label=label)
         ax.set_xscale("log")
         ax.set_title(panel, fontsize=9)

@@ -40,3 +40,8 @@ def get(record, *keys):
 
 
 __all__ = ["delta", "get", "interval", "load_metrics", "num", "p_value", "params", "pct", "run_path", "table"]
+
+
+def stage_label(stage: str, strategy: str | None) -> str:
+    """A stage's name in tables and plots: the trained stage says how it was fine-tuned ("trained (lora)")."""
+    return f"trained ({strategy.rsplit('.', 1)[-1]})" if stage == "trained" and strategy else stage
