@@ -265,7 +265,7 @@ def test_deep_keys_and_files_are_one_message(core_plugin, write_recipe, tmp_path
     deep = write_recipe("x = " + "[" * 200000 + "]" * 200000 + "\n", name="deep.toml")
     code, out = odin("validate", deep)
     assert code == 2 and "deep.toml" in out and "too deeply" in out, out[:400]
-    from odin_hypernetx.sources import read_hif
+    from odin_hypernetx.files import read_hif
 
     hif = tmp_path / "deep.json"
     hif.write_text('{"incidences": ' + "[" * 200000 + "]" * 200000 + "}")
@@ -447,7 +447,7 @@ def test_trust_remote_code_is_loud_and_refused_through_extends(core_plugin, writ
     ("1, true", "'node' must be a string or an integer (got true)"),
 ])
 def test_hif_ambiguous_node_ids_are_refused(tmp_path, ids, words):
-    from odin_hypernetx.sources import read_hif
+    from odin_hypernetx.files import read_hif
 
     first, second = (part.strip() for part in ids.split(","))
     path = tmp_path / "g.hif.json"
@@ -460,7 +460,7 @@ def test_hif_ambiguous_node_ids_are_refused(tmp_path, ids, words):
 
 @pytest.mark.timeout(60)
 def test_edge_list_header_lines_are_detected_or_declared(tmp_path):
-    from odin_hypernetx.sources import read_edge_list
+    from odin_hypernetx.files import read_edge_list
 
     path = tmp_path / "edges.csv"
     path.write_text("edge,node\na,b\nb,c\n")

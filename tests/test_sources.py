@@ -11,8 +11,8 @@ from odin_core.errors import DataError, RecipeError
 from conftest import load_data_recipe
 from odin_core.hypergraph import Hypergraph
 from odin_core.plugins import registry
-from odin_hypernetx import sources
-from odin_hypernetx.sources import read_benson, read_edge_list, read_hif, write_hif
+from odin_hypernetx import building
+from odin_hypernetx.files import read_benson, read_edge_list, read_hif, write_hif
 
 
 def make(name, **options):
@@ -71,7 +71,7 @@ def test_hif_interchange_with_hypernetx(tmp_path, offline_hif_schema):
     back = hnx.from_hif(write_hif(ours))
     assert {e: sorted(vs) for e, vs in back.incidence_dict.items()} == \
         {f"e{i}": [ours.names[v] for v in e] for i, e in enumerate(ours.edges)}
-    assert sources.hypergraph_from_hnx(back, "x", {}, vertex_names="data").edges == ours.edges
+    assert building.hypergraph_from_hnx(back, "x", {}, vertex_names="data").edges == ours.edges
 
 
 @pytest.mark.parametrize("text, line, words", [

@@ -8,16 +8,16 @@ when a source runs or the task hook is called.
 from __future__ import annotations
 
 import odin_core
-from odin_hypernetx import sources
+from odin_hypernetx import files, sources
 from odin_hypernetx.encoders import ENCODERS
 
 SOURCES = {
     "hypernetx.synthetic": (sources.SyntheticSource, sources.SyntheticOptions),
     "hypernetx.random": (sources.RandomSource, sources.RandomOptions),
     "hypernetx.structures": (sources.StructuresSource, sources.StructuresOptions),
-    "hypernetx.hif": (sources.HifSource, sources.HifOptions),
-    "hypernetx.edgelist": (sources.EdgeListSource, sources.EdgeListOptions),
-    "hypernetx.benson": (sources.BensonSource, sources.BensonOptions),
+    "hypernetx.hif": (files.HifSource, files.HifOptions),
+    "hypernetx.edgelist": (files.EdgeListSource, files.EdgeListOptions),
+    "hypernetx.benson": (files.BensonSource, files.BensonOptions),
     "hypernetx.lesmis": (sources.LesMisSource, sources.LesMisOptions),
     "hypernetx.harry_potter": (sources.HarryPotterSource, sources.HarryPotterOptions),
     "hypernetx.disease_gene": (sources.DiseaseGeneSource, sources.DiseaseGeneOptions),

@@ -1,51 +1,26 @@
-"""Hypergraph sources: files, the real hypergraphs bundled with hypernetx, generators, sampling.
+"""Hypergraph sources: the real hypergraphs bundled with hypernetx, generators, sampling.
 
 Every source yields ``odin_core.hypergraph.Hypergraph`` objects with a stable
 ``graph_id`` and the ``params`` that made them. hypernetx is used to load its
 bundled data and to run its generators; its import costs seconds, so it happens
-inside the sources that need it, never at module import.
-
-Input policy (all file and real-data sources):
-
-- a vertex listed twice in one hyperedge is kept once (a hyperedge is a set);
-  ``params["merged_duplicate_vertices"]`` counts them;
-- a hyperedge with one vertex is kept unless ``min_edge_size`` is raised: it adds
-  to the vertex's degree and to the hyperedge count but makes no vertex pair;
-  ``params["dropped_small_edges"]`` counts what ``min_edge_size`` removed;
-- the same vertex set listed as two hyperedges is kept once when
-  ``dedupe_edges`` is true (the default), else both are kept (a multi-hypergraph);
-- a hyperedge with no vertex is an error naming the file and line.
-
-Vertices are numbered in order of first appearance; ``vertex_names = "ids"``
-writes them ``v0, v1, ...`` in prompts, ``"data"`` uses the data's own names.
+inside the sources that need it, never at module import. The file sources (HIF,
+edge lists, Benson) are in ``odin_hypernetx.files``; the input policy is in
+``odin_hypernetx.building``.
 """
 
 from __future__ import annotations
 
-import csv
-import hashlib
-import io
-import json
 import random
-from bisect import bisect_right
 from pathlib import Path
 from typing import Any, Iterator, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from odin_core import DataError, Hypergraph, OdinError, derive_seed, get_component
+from odin_hypernetx.building import EdgeCollector, SourceOptions, VertexNames, check_vertex_names, hypergraph_from_hnx
 
 #: LLM4Hypergraph's vertex-count classes, drawn with equal probability.
 DEFAULT_SIZE_CLASSES = ((5, 9), (10, 14), (15, 19))
-
-VertexNames = Literal["ids", "data"]
-_FORBIDDEN_IN_NAMES = (",", "[", "]", "\n", "\r")
-
-
-
-
-class _Options(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 def _check_size_classes(value):
@@ -55,461 +30,10 @@ def _check_size_classes(value):
     return value
 
 
-# --- building the lean hypergraph -----------------------------------------
-
-
-class _EdgeCollector:
-    """Turns (vertex labels, line) records into a Hypergraph, applying the input policy."""
-
-    def __init__(self, file, min_edge_size: int = 1, dedupe_edges: bool = True):
-        self.file = file
-        self.min_edge_size = min_edge_size
-        self.dedupe_edges = dedupe_edges
-        self.ids: dict[Any, int] = {}
-        self.labels: list[Any] = []
-        self.edges: list[tuple[int, ...]] = []
-        self.seen: set[tuple[int, ...]] = set()
-        self.merged_vertices = 0
-        self.dropped_small = 0
-        self.merged_edges = 0
-
-    def vertex(self, label) -> int:
-        vid = self.ids.get(label)
-        if vid is None:
-            vid = self.ids[label] = len(self.labels)
-            self.labels.append(label)
-        return vid
-
-    def add(self, labels, line=None) -> None:
-        if not labels:
-            raise DataError("hyperedge with no vertices; expected at least one vertex", file=self.file, line=line)
-        members = {self.vertex(label) for label in labels}
-        self.merged_vertices += len(labels) - len(members)
-        if len(members) < self.min_edge_size:
-            self.dropped_small += 1
-            return
-        edge = tuple(sorted(members))
-        if self.dedupe_edges:
-            if edge in self.seen:
-                self.merged_edges += 1
-                return
-            self.seen.add(edge)
-        self.edges.append(edge)
-
-    def build(self, graph_id: str, params: dict, vertex_names: str, line_of=None) -> Hypergraph:
-        if not self.edges:
-            raise DataError("holds no hyperedge (after min_edge_size); expected at least one", file=self.file)
-        names = tuple(f"v{i}" for i in range(len(self.labels)))
-        if vertex_names == "data":
-            names = tuple(str(label) for label in self.labels)
-            check_vertex_names(names, self.file, line_of)
-        params = dict(params)
-        for key, value in (("merged_duplicate_vertices", self.merged_vertices),
-                           ("dropped_small_edges", self.dropped_small),
-                           ("merged_duplicate_edges", self.merged_edges)):
-            if value:
-                params[key] = value
-        return Hypergraph(names, tuple(self.edges), graph_id, params)
-
-
-def check_vertex_names(names, file=None, line_of=None) -> None:
-    """Data names must be unique and parse back from answers: no commas, brackets or line breaks."""
-    seen = set()
-    for name in names:
-        bad = next((c for c in _FORBIDDEN_IN_NAMES if c in name), None)
-        if bad is not None or not name.strip():
-            line = line_of(name) if line_of else None
-            what = "is empty" if not name.strip() else f"contains {bad!r}"
-            raise DataError(f"vertex name {name!r} {what}, which answers cannot hold; "
-                            "use vertex_names = \"ids\"", file=file, line=line)
-        if name in seen:
-            raise DataError(f"two vertices are both named {name!r}; use vertex_names = \"ids\"", file=file)
-        seen.add(name)
-
-
-def hypergraph_from_hnx(hnx_graph, graph_id: str, params: dict, vertex_names: VertexNames = "ids",
-                        min_edge_size: int = 1, dedupe_edges: bool = True, edge_order=None,
-                        vertex_order=None) -> Hypergraph:
-    """Convert a ``hypernetx.Hypergraph``: vertices in ``vertex_order`` (then hypernetx's order), hyperedges in
-    ``edge_order`` or hypernetx's order.
-
-    hypernetx orders nodes by how its input was built; an input made from Python sets of strings
-    changes order with the hash seed, so pass an explicit order for reproducible ids.
-    """
-    collector = _EdgeCollector(params.get("source", "hypernetx"), min_edge_size, dedupe_edges)
-    for node in vertex_order or ():
-        collector.vertex(node)
-    for node in hnx_graph.nodes:
-        collector.vertex(_plain(node))
-    incidence = hnx_graph.incidence_dict
-    for edge in (edge_order if edge_order is not None else incidence):
-        collector.add([_plain(v) for v in incidence[edge]])
-    return collector.build(graph_id, params, vertex_names)
-
-
-def hypergraph_to_hnx(graph: Hypergraph):
-    """The same hypergraph as a ``hypernetx.Hypergraph`` (hyperedges ``e0...``, vertices by name)."""
-    import hypernetx as hnx
-
-    return hnx.Hypergraph({f"e{i}": [graph.names[v] for v in edge] for i, edge in enumerate(graph.edges)})
-
-
-def _plain(value):
-    """numpy scalars -> Python scalars, so ids compare and print like the data."""
-    return value.item() if hasattr(value, "item") else value
-
-
-def _resolve(path: str, base_dir) -> Path:
-    p = Path(path).expanduser()
-    return p if p.is_absolute() else Path(base_dir) / p
-
-
-def _read_text(path: Path) -> str:
-    """UTF-8 text of a data file, or a DataError naming the file and the line of the first bad byte."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise DataError("file does not exist", file=path) from None
-    except IsADirectoryError:
-        raise DataError("is a directory; expected a file", file=path) from None
-    except OSError as exc:
-        raise DataError(f"cannot be read ({exc.strerror})", file=path) from None
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise DataError(f"is not UTF-8 text (byte 0x{raw[exc.start]:02x}); save it as UTF-8", file=path, line=line) from None
-
-
-def _file_id(path: Path, text: str) -> str:
-    return f"{path.name}#{hashlib.sha256(text.encode('utf-8')).hexdigest()[:12]}"
-
-
-class _FileOptions(_Options):
-    vertex_names: VertexNames = Field("ids", description="'ids': v0, v1, ... in prompts; 'data': the file's own vertex names")
-    min_edge_size: int = Field(1, ge=1, description="hyperedges with fewer vertices are dropped (and counted)")
-    dedupe_edges: bool = Field(True, description="keep one copy of hyperedges listing the same vertex set")
-
-
-# --- HIF -----------------------------------------------------------------
-
-
-class HifOptions(_FileOptions):
-    path: str | list[str] = Field(description="HIF JSON file(s), relative to the recipe's folder")
-
-
-class _LocatingDecoder(json.JSONDecoder):
-    """A JSON decoder that records the line where each object starts (used only to report errors)."""
-
-    def __init__(self, text: str):
-        super().__init__()
-        newlines = [i for i, c in enumerate(text) if c == "\n"]
-        self.lines: dict[int, int] = {}
-        plain_parse_object = self.parse_object
-
-        def parse_object(s_and_end, *args):
-            obj, end = plain_parse_object(s_and_end, *args)
-            self.lines[id(obj)] = bisect_right(newlines, s_and_end[1] - 1) + 1
-            return obj, end
-
-        self.parse_object = parse_object
-        self.scan_once = json.scanner.py_make_scanner(self)
-
-
-def _hif_line(text: str, section: str, index: int):
-    """Line of ``data[section][index]`` in the HIF text."""
-    decoder = _LocatingDecoder(text)
-    data = decoder.decode(text)
-    return decoder.lines.get(id(data[section][index]))
-
-
-def _refuse_ambiguous_ids(text: str, path: Path, key: str, sections) -> None:
-    """A DataError when one id is written both as a number and as a string (``1`` and ``"1"``): whether they
-    are one vertex (or hyperedge) or two is ambiguous."""
-    seen: dict[str, tuple] = {}
-    for section, items in sections:
-        for i, item in enumerate(items):
-            label = item[key]
-            first = seen.setdefault(str(label), (label, section, i))
-            if type(first[0]) is not type(label):
-                raise DataError(f"{section}[{i}]: {key} id {json.dumps(label)} and {key} id {json.dumps(first[0])} "
-                                f"({first[1]}[{first[2]}]) are ambiguous: one {key} or two? Write each {key} id the "
-                                "same way everywhere (all strings, or all integers)", file=path,
-                                line=_hif_line(text, section, i))
-
-
-def read_hif(path, vertex_names: VertexNames = "ids", min_edge_size: int = 1, dedupe_edges: bool = True,
-             graph_id: str | None = None) -> Hypergraph:
-    """Read a HIF (Hypergraph Interchange Format) JSON file into a Hypergraph.
-
-    Vertices listed in ``nodes`` but in no incidence are kept (isolated); a
-    hyperedge listed in ``edges`` with no incidence is an error. Directed HIF is refused.
-    """
-    path = Path(path)
-    text = _read_text(path)
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DataError(f"malformed JSON: {exc.msg} (column {exc.colno})", file=path, line=exc.lineno) from None
-    except RecursionError:
-        raise DataError("nests arrays or objects too deeply to read; expected a HIF object", file=path) from None
-    if not isinstance(data, dict):
-        raise DataError("expected a HIF object with an 'incidences' list at the top level", file=path, line=1)
-    if data.get("network-type", "undirected") not in ("undirected", "asc"):
-        raise DataError(f"network-type {data['network-type']!r} is not supported; expected 'undirected'",
-                        file=path, key="network-type")
-
-    def records(section, required):
-        items = data.get(section, [] if section != "incidences" else None)
-        if not isinstance(items, list):
-            raise DataError(f"expected a list of {section}", file=path, key=section)
-        for i, item in enumerate(items):
-            missing = [k for k in required if not isinstance(item, dict) or k not in item]
-            bad = [k for k in required if k not in missing
-                   and (isinstance(item[k], bool) or not isinstance(item[k], (str, int)))]
-            if missing or bad:
-                what = f"missing {missing[0]!r}" if missing else \
-                    f"{bad[0]!r} must be a string or an integer (got {json.dumps(item[bad[0]])})"
-                raise DataError(f"{section}[{i}]: {what}; expected an object like "
-                                f"{{{', '.join(f'{k!r}: ...' for k in required)}}}",
-                                file=path, line=_hif_line(text, section, i))
-        return items
-
-    incidences = records("incidences", ("edge", "node"))
-    nodes = records("nodes", ("node",))
-    edges = records("edges", ("edge",))
-    for key, sections in (("node", (("nodes", nodes), ("incidences", incidences))),
-                          ("edge", (("edges", edges), ("incidences", incidences)))):
-        _refuse_ambiguous_ids(text, path, key, sections)
-    collector = _EdgeCollector(path, min_edge_size, dedupe_edges)
-    for item in nodes:
-        collector.vertex(item["node"])
-    members: dict[Any, list] = {item["edge"]: [] for item in edges}
-    for item in incidences:
-        members.setdefault(item["edge"], []).append(item["node"])
-    for i, (edge, labels) in enumerate(members.items()):
-        if not labels:
-            line = _hif_line(text, "edges", next(j for j, e in enumerate(edges) if e["edge"] == edge))
-            raise DataError(f"hyperedge {edge!r} has no incidences; expected at least one vertex", file=path, line=line)
-        collector.add(labels)
-    metadata = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
-    params = {"source": "hypernetx.hif", "file": path.name}
-    if isinstance(metadata.get("name"), str):
-        params["name"] = metadata["name"]
-    return collector.build(graph_id or f"hif/{_file_id(path, text)}", params, vertex_names)
-
-
-def write_hif(graph: Hypergraph, path=None, metadata: dict | None = None) -> dict:
-    """The HIF form of ``graph`` (nodes by name, hyperedges ``e0...``); also written to ``path`` if given."""
-    hif = {
-        "network-type": "undirected",
-        "metadata": {"name": graph.graph_id, **({"params": graph.params} if graph.params else {}), **(metadata or {})},
-        "nodes": [{"node": name} for name in graph.names],
-        "edges": [{"edge": f"e{i}"} for i in range(graph.num_edges)],
-        "incidences": [{"edge": f"e{i}", "node": graph.names[v]} for i, edge in enumerate(graph.edges) for v in edge],
-    }
-    if path is not None:
-        Path(path).write_text(json.dumps(hif, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    return hif
-
-
-class HifSource:
-    """Hypergraphs from HIF JSON files (the Hypergraph Interchange Format of hnx.to_hif/from_hif)."""
-
-    def __init__(self, options: HifOptions):
-        self.options = options
-
-    def paths(self, base_dir) -> list[Path]:
-        paths = [self.options.path] if isinstance(self.options.path, str) else self.options.path
-        return [_resolve(p, base_dir) for p in paths]
-
-    input_files = paths
-
-    def hypergraphs(self, seed: int, base_dir: str) -> Iterator[Hypergraph]:
-        o = self.options
-        for path in self.paths(base_dir):
-            yield read_hif(path, o.vertex_names, o.min_edge_size, o.dedupe_edges)
-
-
-# --- plain hyperedge lists -------------------------------------------------
-
-
-class EdgeListOptions(_FileOptions):
-    path: str | list[str] = Field(description="text/CSV file(s): one hyperedge per line")
-    delimiter: Literal["auto", ",", ";", "\t", " "] = Field(
-        "auto", description="'auto': commas when the line has one, else whitespace")
-    comment: str = Field("#", description="lines starting with this are skipped")
-    header: bool | Literal["auto"] = Field(
-        "auto", description="whether the first line names the columns (skipped); 'auto': when its names are all "
-                            "header words (edge, node, vertex, ...) or are words above lines of integers only")
-
-
-#: column names that make a first line a header (``header = "auto"``)
-HEADER_WORDS = {"edge", "edges", "hyperedge", "hyperedges", "edge_id", "node", "nodes", "node_id", "vertex",
-                "vertices", "vertex_id", "member", "members", "id", "source", "target"}
-
-
-def _is_header(lines: list[tuple[int, list[str]]]) -> bool:
-    """Whether the first of the parsed lines names columns: only header words, or words over integers only."""
-    if not lines:
-        return False
-    first = [label.lower() for label in lines[0][1]]
-    if all(label in HEADER_WORDS for label in first):
-        return True
-    rest = [label for _, labels in lines[1:] for label in labels]
-    return bool(rest) and all(not label.lstrip("-").isdigit() for label in first) and \
-        all(label.lstrip("-").isdigit() for label in rest)
-
-
-def read_edge_list(path, delimiter="auto", comment="#", vertex_names: VertexNames = "ids", min_edge_size: int = 1,
-                   dedupe_edges: bool = True, header: bool | str = "auto") -> Hypergraph:
-    """Read one hyperedge per line (vertex names separated by commas, tabs, semicolons or spaces); a first
-    line naming the columns is skipped (``header``: True, False or "auto")."""
-    path = Path(path)
-    text = _read_text(path)
-    collector = _EdgeCollector(path, min_edge_size, dedupe_edges)
-    first_line: dict[str, int] = {}
-    lines: list[tuple[int, list[str]]] = []
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        stripped = line.strip()
-        if not stripped or (comment and stripped.startswith(comment)):
-            continue
-        sep = delimiter if delimiter != "auto" else ("," if "," in stripped else None)
-        if sep in (None, " "):
-            labels = stripped.split()
-        else:
-            try:
-                rows = list(csv.reader(io.StringIO(stripped), delimiter=sep, strict=True))
-            except csv.Error as exc:
-                raise DataError(f"malformed CSV: {exc}", file=path, line=lineno) from None
-            labels = [field.strip() for field in (rows[0] if rows else [])]
-            if not any(labels):
-                labels = []
-            elif labels[-1] == "":
-                labels.pop()  # one trailing delimiter is tolerated
-            if any(label == "" for label in labels):
-                raise DataError(f"empty vertex name (two {sep!r} in a row); expected names between delimiters",
-                                file=path, line=lineno)
-        if not labels:
-            raise DataError("hyperedge with no vertices; expected at least one vertex", file=path, line=lineno)
-        lines.append((lineno, labels))
-    params = {"source": "hypernetx.edgelist", "file": path.name}
-    if lines and (header is True or (header == "auto" and _is_header(lines))):
-        params["header_line"] = lines[0][0]
-        lines = lines[1:]
-    for lineno, labels in lines:
-        for label in labels:
-            first_line.setdefault(label, lineno)
-        collector.add(labels, line=lineno)
-    return collector.build(f"edgelist/{_file_id(path, text)}", params, vertex_names, line_of=first_line.get)
-
-
-class EdgeListSource:
-    """Hypergraphs from text or CSV files with one hyperedge per line."""
-
-    def __init__(self, options: EdgeListOptions):
-        self.options = options
-
-    def input_files(self, base_dir) -> list[Path]:
-        paths = [self.options.path] if isinstance(self.options.path, str) else self.options.path
-        return [_resolve(p, base_dir) for p in paths]
-
-    def hypergraphs(self, seed: int, base_dir: str) -> Iterator[Hypergraph]:
-        o = self.options
-        for path in self.input_files(base_dir):
-            yield read_edge_list(path, o.delimiter, o.comment, o.vertex_names, o.min_edge_size, o.dedupe_edges,
-                                 o.header)
-
-
-# --- Benson's nverts/simplices pair -------------------------------------------
-
-
-class BensonOptions(_FileOptions):
-    path: str = Field(description="the dataset prefix ('data/email-Enron/email-Enron' for email-Enron-nverts.txt "
-                                  "and email-Enron-simplices.txt) or the folder holding them")
-
-
-def _benson_prefix(path: Path) -> Path:
-    if path.is_dir():
-        found = sorted(path.glob("*-nverts.txt"))
-        if len(found) != 1:
-            raise DataError(f"expected exactly one *-nverts.txt file in the folder, found {len(found)}", file=path)
-        return found[0].with_name(found[0].name[: -len("-nverts.txt")])
-    return path
-
-
-def _int_lines(path: Path, text: str, minimum: int) -> tuple[list[int], list[int]]:
-    values, lines = [], []
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        stripped = line.strip()
-        if not stripped:
-            continue
-        try:
-            value = int(stripped)
-        except ValueError:
-            raise DataError(f"expected one integer per line, got {stripped[:40]!r}", file=path, line=lineno) from None
-        if value < minimum:
-            what = "hyperedge with no vertices" if minimum == 1 and value == 0 else f"value {value} below {minimum}"
-            raise DataError(f"{what}; expected an integer >= {minimum}", file=path, line=lineno)
-        values.append(value)
-        lines.append(lineno)
-    return values, lines
-
-
-def read_benson(path, vertex_names: VertexNames = "ids", min_edge_size: int = 1, dedupe_edges: bool = True) -> Hypergraph:
-    """Read a Benson-collection hypergraph: ``PREFIX-nverts.txt`` (sizes) + ``PREFIX-simplices.txt`` (vertex ids).
-
-    Vertex names for ``vertex_names = "data"`` come from ``PREFIX-node-labels.txt`` when present, else the ids.
-    """
-    prefix = _benson_prefix(Path(path))
-    nverts_path = prefix.with_name(prefix.name + "-nverts.txt")
-    simplices_path = prefix.with_name(prefix.name + "-simplices.txt")
-    nverts_text = _read_text(nverts_path)
-    simplices_text = _read_text(simplices_path)
-    sizes, size_lines = _int_lines(nverts_path, nverts_text, minimum=1)
-    members, member_lines = _int_lines(simplices_path, simplices_text, minimum=0)
-    if sum(sizes) != len(members):
-        raise DataError(f"the sizes in {nverts_path.name} add up to {sum(sizes)} but {simplices_path.name} lists "
-                        f"{len(members)} vertices; expected equal counts", file=nverts_path)
-    labels_path = prefix.with_name(prefix.name + "-node-labels.txt")
-    labels = None
-    if vertex_names == "data" and labels_path.exists():
-        labels = {}
-        for i, line in enumerate(_read_text(labels_path).splitlines(), start=1):
-            label = line.strip()
-            if label:
-                labels[i] = label.split(" ", 1)[1] if label.split(" ", 1)[0] == str(i) and " " in label else label
-    collector = _EdgeCollector(simplices_path, min_edge_size, dedupe_edges)
-    start = 0
-    for size, line in zip(sizes, size_lines):
-        ids = members[start : start + size]
-        collector.add([labels.get(v, str(v)) if labels else v for v in ids], line=member_lines[start])
-        start += size
-    digest = hashlib.sha256((nverts_text + "\0" + simplices_text).encode("utf-8")).hexdigest()[:12]
-    return collector.build(f"benson/{prefix.name}#{digest}", {"source": "hypernetx.benson", "dataset": prefix.name},
-                           vertex_names)
-
-
-class BensonSource:
-    """A hypergraph from the Benson collection's ``*-nverts.txt`` + ``*-simplices.txt`` pair."""
-
-    def __init__(self, options: BensonOptions):
-        self.options = options
-
-    def input_files(self, base_dir) -> list[Path]:
-        prefix = _benson_prefix(_resolve(self.options.path, base_dir))
-        files = [prefix.with_name(prefix.name + suffix) for suffix in ("-nverts.txt", "-simplices.txt", "-node-labels.txt")]
-        return [f for f in files if f.exists()] or files[:2]
-
-    def hypergraphs(self, seed: int, base_dir: str) -> Iterator[Hypergraph]:
-        o = self.options
-        yield read_benson(_resolve(o.path, base_dir), o.vertex_names, o.min_edge_size, o.dedupe_edges)
-
-
 # --- hypergraphs bundled with hypernetx ------------------------------------
 
 
-class _BundledOptions(_Options):
+class _BundledOptions(SourceOptions):
     vertex_names: VertexNames = Field("ids", description="'ids': v0, v1, ... in prompts; 'data': the data's own names")
     min_edge_size: int = Field(1, ge=1, description="hyperedges with fewer vertices are dropped (and counted)")
     dedupe_edges: bool = Field(True, description="keep one copy of hyperedges with the same vertex set")
@@ -632,7 +156,7 @@ class DiseaseGeneSource:
             disease, gene = (a, b) if a in diseases else (b, a)
             edge, vertex = (disease, gene) if o.edges == "diseases" else (gene, disease)
             members.setdefault(edge, []).append(vertex)
-        collector = _EdgeCollector("hypernetx disGene.txt", o.min_edge_size, o.dedupe_edges)
+        collector = EdgeCollector("hypernetx disGene.txt", o.min_edge_size, o.dedupe_edges)
         for edge in sorted(members):
             collector.add(sorted(members[edge]))
         yield collector.build(f"disease_gene/{o.edges}", {"source": "hypernetx.disease_gene", "edges": o.edges},
@@ -642,7 +166,7 @@ class DiseaseGeneSource:
 # --- synthetic: LLM4Hypergraph's G(n, m) --------------------------------------
 
 
-class SyntheticOptions(_Options):
+class SyntheticOptions(SourceOptions):
     count: int = Field(500, ge=1, description="number of hypergraphs")
     size_classes: list[tuple[int, int]] = Field(
         list(DEFAULT_SIZE_CLASSES),
@@ -718,7 +242,7 @@ class SyntheticSource:
 # --- hypernetx's random generators --------------------------------------------
 
 
-class RandomOptions(_Options):
+class RandomOptions(SourceOptions):
     model: Literal["erdos_renyi", "chung_lu", "dcsbm"] = Field(
         "erdos_renyi", description="hnx.erdos_renyi_hypergraph, hnx.chung_lu_hypergraph or hnx.dcsbm_hypergraph")
     count: int = Field(50, ge=1, description="number of hypergraphs (each costs hypernetx about 20 ms)")
@@ -796,7 +320,7 @@ class RandomSource:
 # --- structure families of the classification task ---------------------------
 
 
-class StructuresOptions(_Options):
+class StructuresOptions(SourceOptions):
     count: int = Field(60, ge=1, description="number of hypergraphs, cycling through the three families")
 
 
@@ -820,7 +344,7 @@ class StructuresSource:
 # --- sampling prompt-sized pieces of a large hypergraph ------------------------
 
 
-class SampleOptions(_Options):
+class SampleOptions(SourceOptions):
     source: dict = Field(description="the source to sample from, e.g. { name = \"hypernetx.lesmis\", by = \"scene\" }")
     count: int = Field(200, ge=1, description="number of sub-hypergraphs")
     size_classes: list[tuple[int, int]] = Field(
