@@ -36,6 +36,13 @@ def metric_records(run_dir: Path) -> list[dict]:
     return [line for line in lines if "tokens_per_second" in line or "loss" in line]
 
 
+def weights_dtype(model) -> str:
+    """The dtype the model's (frozen, where there are any) base weights are held in, e.g. "bfloat16"."""
+    params = list(model.parameters())
+    frozen = [p for p in params if not p.requires_grad] or params
+    return str(frozen[0].dtype).removeprefix("torch.")
+
+
 def train_once(recipe_path, overrides, output_dir) -> dict:
     """Train once; returns the summary with ``phases`` (seconds per step of the flow) and ``records``."""
     from odin_core.flows.run import RunFlow
@@ -54,6 +61,7 @@ def train_once(recipe_path, overrides, output_dir) -> dict:
     summary = dict(flow.metrics["training"])
     records = metric_records(flow.run_dir.path)
     summary.update(phases=phases, wall_seconds=round(time.perf_counter() - started, 3), records=records,
+                   weights_dtype=weights_dtype(flow.loaded.model),
                    steady_tokens_per_second=steady_tokens_per_second(records),
                    run_dir=str(flow.run_dir.path))
     return summary

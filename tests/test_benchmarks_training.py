@@ -1,4 +1,5 @@
-"""The training benchmarks at toy size: engine against engine, framework overhead, the GPU script's dry run."""
+"""The training benchmarks at toy size: engine against engine, CPU precision, framework overhead, the GPU script's
+dry run."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import engines, overhead
+from benchmarks import cpu_precision, engines, overhead
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -86,6 +87,28 @@ def test_engines_benchmark_at_toy_size(tmp_path):
         assert run["tokens_per_second"] == pytest.approx(run["tokens"] / run["train_seconds"], rel=0.01)
         assert run["phases"]["train"] >= run["train_seconds"] * 0.99
     assert "tok/s ratio U/T" in saved["table"].splitlines()[0]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_cpu_precision_benchmark_at_toy_size(tmp_path):
+    cpu_precision.main(["--toy", "--out", str(tmp_path), "--work", str(tmp_path / "work")])
+    saved = json.loads((tmp_path / "cpu_precision.toy.json").read_text())
+    assert saved["toy"] is True and saved["machine"] and not saved["errors"]
+    variants = saved["variants"]
+    assert [variants[name]["weights_dtype"] for name, _, _ in cpu_precision.VARIANTS] == \
+        ["float32", "bfloat16", "bfloat16"]
+    runs = {json.loads(path.read_text())["run_dir"]: json.loads(path.read_text())
+            for path in (tmp_path / "work").glob("run-*.json")}
+    assert len(runs) == 3
+    # the same rows and steps in every variant: the same tokens, and losses close to float32's
+    assert len({v["tokens_per_run"] for v in variants.values()}) == 1
+    reference = variants["transformers fp32"]["final_loss"]
+    for v in variants.values():
+        assert v["runs"] == 1 and v["seconds_per_step"] > 0
+        assert abs(v["final_loss"] - reference) < 0.05 * reference
+    speed = saved["table"].splitlines()[2].split()  # the float32 row: its speed against itself is 1.00
+    assert "1.00" in speed
 
 
 @pytest.mark.slow
