@@ -9,12 +9,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
 
 #: written into every folder ``atomic_write_dir`` makes, so a later replace knows the folder is Odin's
 MARKER_FILE = ".odin-output"
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def _umask() -> int:
@@ -117,22 +119,29 @@ def file_digest(path) -> str:
     return h.hexdigest()
 
 
+def toml_key(key: str) -> str:
+    """A TOML key: bare where TOML allows it, else quoted."""
+    return key if _BARE_KEY.fullmatch(key) else json.dumps(key, ensure_ascii=False)
+
+
+def toml_value(value) -> str:
+    """One TOML value: a boolean, number, string, array (list or tuple) or inline table (None entries left out)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{toml_key(k)} = {toml_value(v)}" for k, v in value.items() if v is not None) + " }"
+    raise TypeError(f"cannot write {type(value).__name__} to TOML")
+
+
 def to_toml(data: dict) -> str:
     """Serialise plain recipe data (tables, arrays of tables, scalars, lists) as TOML."""
     lines: list[str] = []
-
-    def scalar(value):
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        if isinstance(value, (int, float)):
-            return repr(value)
-        if isinstance(value, str):
-            return json.dumps(value, ensure_ascii=False)
-        if isinstance(value, list):
-            return "[" + ", ".join(scalar(v) for v in value) + "]"
-        if isinstance(value, dict):
-            return "{ " + ", ".join(f"{json.dumps(k)} = {scalar(v)}" for k, v in value.items() if v is not None) + " }"
-        raise TypeError(f"cannot write {type(value).__name__} to TOML")
 
     def is_table_array(value):
         return isinstance(value, list) and value and all(isinstance(x, dict) for x in value)
@@ -140,9 +149,9 @@ def to_toml(data: dict) -> str:
     def table(prefix, body):
         simple = {k: v for k, v in body.items() if v is not None and not isinstance(v, dict) and not is_table_array(v)}
         for key, value in simple.items():
-            lines.append(f"{key} = {scalar(value)}")
+            lines.append(f"{toml_key(key)} = {toml_value(value)}")
         for key, value in body.items():
-            path = f"{prefix}.{key}" if prefix else key
+            path = f"{prefix}.{toml_key(key)}" if prefix else toml_key(key)
             if isinstance(value, dict):
                 lines.extend(["", f"[{path}]"])
                 table(path, value)

@@ -9,10 +9,10 @@ comments under the key that selects the component.
 
 from __future__ import annotations
 
-import json
 import re
 
 from odin_core.errors import RecipeError
+from odin_core.files import toml_value
 from odin_core.plugins import canonical_name, registry
 from odin_core.recipe_schema import GenerationSection, ModelSection, TrainingSection
 
@@ -372,20 +372,6 @@ returns.
 
 
 # --- a commented recipe ------------------------------------------------------------------------------------
-
-
-def toml_value(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(toml_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{ " + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + " }"
-    return json.dumps(str(value))
 
 
 def option_lines(model_cls, skip=(), set_values=None) -> list[str]:
