@@ -247,15 +247,30 @@ def captured():
                 sys.stderr.write("".join(line.split(LIBRARY_PREFIX, 1)[-1] for line in leftover.splitlines(True)))
 
 
-def quiet_library_env() -> None:
+def quiet_library_env():
     """Commands that do not capture library output: ask the libraries for less of it (before they are imported),
-    and leave their Python warnings (deprecations, notices) to ``-v``; Odin's own warnings go through ``warn``."""
+    and leave their Python warnings (deprecations, notices) to ``-v``; Odin's own warnings go through ``warn``.
+
+    Returns a function that puts the warning filters and environment back (for the next command of a process:
+    CliRunner, tests, notebooks)."""
     import warnings
 
+    saved = warnings.catch_warnings()
+    saved.__enter__()
     warnings.filterwarnings("ignore")
+    added = []
     for name, value in (("TRANSFORMERS_VERBOSITY", "error"), ("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1"),
                         ("HF_DATASETS_DISABLE_PROGRESS_BARS", "1"), ("DATASETS_VERBOSITY", "error")):
-        os.environ.setdefault(name, value)
+        if name not in os.environ:
+            os.environ[name] = value
+            added.append(name)
+
+    def restore() -> None:
+        saved.__exit__(None, None, None)
+        for name in added:
+            os.environ.pop(name, None)
+
+    return restore
 
 
 def alert(message: str, run_dir=None) -> None:

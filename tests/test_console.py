@@ -151,3 +151,28 @@ def test_verbosity_options_hold_for_one_command(monkeypatch):
     assert console.verbosity() == console.NORMAL
     normal = runner.invoke(cli, args)
     assert normal.exit_code == 0 and normal.output.count("warning: --set model.trust_remote_code=true") == 1
+
+
+@pytest.mark.timeout(120)
+def test_a_quiet_command_leaves_warning_filters_and_environment_as_they_were(monkeypatch):
+    """Commands outside run/sweep/eval silence library warnings for themselves only, not for what the process
+    does next (the next CliRunner command, a test, a notebook cell)."""
+    import os
+    import warnings
+
+    from click.testing import CliRunner
+
+    from odin_core.cli import cli
+
+    monkeypatch.delenv(console.VERBOSITY_ENV, raising=False)
+    monkeypatch.delenv("TRANSFORMERS_VERBOSITY", raising=False)
+    monkeypatch.setenv("DATASETS_VERBOSITY", "info")  # set by the user: kept
+    filters = list(warnings.filters)
+    result = CliRunner().invoke(cli, ["validate", str(REPO / "recipes" / "quickstart.toml")])
+    assert result.exit_code == 0, result.output
+    assert list(warnings.filters) == filters
+    assert "TRANSFORMERS_VERBOSITY" not in os.environ and os.environ["DATASETS_VERBOSITY"] == "info"
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        warnings.warn("still shown", UserWarning)
+    assert [str(w.message) for w in seen] == ["still shown"]

@@ -37,7 +37,7 @@ def cli(ctx, verbose, quiet):
         # for this command and the processes it starts; not for later commands of a process (CliRunner, tests)
         ctx.call_on_close(lambda: console.restore_verbosity(before))
     if console.verbosity() != console.VERBOSE and ctx.invoked_subcommand not in CAPTURED:
-        console.quiet_library_env()
+        ctx.call_on_close(console.quiet_library_env())
 
 
 for _module in (run, sweep, plugins, data, evaluate, machine, new):
