@@ -7,17 +7,15 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from conftest import REPO, run_odin
 from odin_core import chat, engine
 from odin_core.protocols import LoadedModel
-from training_support import TEXTS_FOR_TOKENIZER, recipe_text, toy_datasets, toy_rows, train_run, write_recipe
+from training_support import (TEXTS_FOR_TOKENIZER, recipe_text, start_paused, toy_datasets, toy_rows, train_run,
+                              train_subprocess, write_recipe)
 
-TESTS = Path(__file__).resolve().parent
-SUPPORT = TESTS / "training_support.py"
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -210,26 +208,6 @@ def test_last_checkpoint_skips_a_half_written_one(tmp_path):
 
 
 # --- killed and resumed: the Unsloth engine, in its own interpreters ---------------------------------
-
-
-def start_paused(recipe, run, step):
-    """Start a training process that stops after optimizer step ``step`` and wait for it to get there."""
-    process = subprocess.Popen([sys.executable, str(SUPPORT), str(recipe), str(run), "--pause-at-step", str(step)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=REPO)
-    deadline = time.time() + 300
-    while not (run / "paused").exists():
-        if process.poll() is not None:
-            raise AssertionError(process.stderr.read()[-3000:])
-        assert time.time() < deadline, "the training process never reached the pause"
-        time.sleep(0.2)
-    return process
-
-
-def train_subprocess(recipe, run, *args):
-    done = subprocess.run([sys.executable, str(SUPPORT), str(recipe), str(run), *args], capture_output=True,
-                          text=True, timeout=600, cwd=REPO)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def test_killed_unsloth_run_resumes_to_the_same_loss_and_engines_agree(core_plugin, tmp_path):

@@ -332,7 +332,6 @@ def test_a_full_disk_while_checkpointing_is_one_message_and_keeps_the_previous_c
 
 # --- 10. interrupts --------------------------------------------------------------------------------------
 
-SUPPORT = REPO / "tests" / "training_support.py"
 
 
 def support_env() -> dict:
@@ -343,23 +342,15 @@ def support_env() -> dict:
 @pytest.mark.slow
 @pytest.mark.timeout(400)
 def test_a_run_killed_before_its_first_checkpoint_resumes_without_duplicate_steps(tmp_path):
-    from training_support import recipe_text, write_recipe as write
+    from training_support import recipe_text, start_paused, train_subprocess, write_recipe as write
 
     recipe = write(tmp_path, recipe_text(max_steps=4, logging_steps=1, save_steps=10))
     run = tmp_path / "run"
-    process = subprocess.Popen([sys.executable, str(SUPPORT), str(recipe), str(run), "--pause-at-step", "3"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=REPO, env=support_env())
-    deadline = time.time() + 300
-    while not (run / "paused").exists():
-        assert process.poll() is None, process.stderr.read()[-3000:]
-        assert time.time() < deadline
-        time.sleep(0.2)
+    process = start_paused(recipe, run, step=3, env=support_env())
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert [r["step"] for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())] == [1, 2]
-    done = subprocess.run([sys.executable, str(SUPPORT), str(recipe), str(run), "--resume"], capture_output=True,
-                          text=True, timeout=300, cwd=REPO, env=support_env())
-    assert done.returncode == 0, done.stderr[-3000:]
+    train_subprocess(recipe, run, "--resume", env=support_env())
     assert [r["step"] for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())] == [1, 2, 3, 4]
 
 

@@ -11,7 +11,7 @@ from odin_core.errors import RecipeError
 from odin_core.evaluate import stratified_subset
 from odin_core.flows.sweep_spec import format_value, grid_points, parse_params, parse_value
 from odin_core.recipe import load_recipe
-from training_support import recipe_text, toy_datasets, toy_rows, train_run, write_recipe
+from training_support import recipe_text, start_paused, toy_datasets, toy_rows, train_run, train_subprocess, write_recipe
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -220,6 +220,34 @@ def test_early_stopping_stops_after_patience_and_keeps_the_best_adapter(core_plu
     assert all(bool((saved[k] == best[k]).all()) for k in saved)
     assert any(not bool((saved[k] == last[k]).all()) for k in saved)  # training moved on after step 2
     assert "best eval_accuracy" in (run_dir.path / "odin.log").read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_a_killed_run_resumes_early_stopping_where_it_was(core_plugin, tmp_path):
+    """Killed after the second evaluation, resumed: the best step and the patience used so far come back from the
+    checkpoint, so training stops where an uninterrupted run stops (step 6) and keeps the step-2 adapter."""
+    import signal
+
+    from safetensors.torch import load_file
+
+    extra = ('eval_steps = 2\neval_accuracy_examples = 6\n'
+             'early_stopping = { metric = "eval_accuracy", patience = 2 }')
+    recipe = write_recipe(tmp_path, recipe_text(max_steps=20, save_steps=2, logging_steps=1,
+                                                training_extra=extra).replace("3e-3", "1e-9"))
+    run = tmp_path / "run"
+    process = start_paused(recipe, run, step=5)  # evaluated and saved at 2 and 4, one evaluation without gain
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["checkpoint-2", "checkpoint-4"]
+    summary = train_subprocess(recipe, run, "--resume")
+    assert summary["resumed_from_step"] == 4 and summary["steps"] == 6
+    assert summary["early_stopping"]["best_step"] == 2 and summary["early_stopping"]["stopped_early"] is True
+    evals = [r for r in _records(run) if "eval_loss" in r]
+    assert [r["step"] for r in evals] == [2, 4, 6]
+    saved = load_file(run / "adapter" / "adapter_model.safetensors")
+    best = load_file(run / "checkpoints" / "checkpoint-2" / "adapter_model.safetensors")
+    assert all(bool((saved[k] == best[k]).all()) for k in saved)
 
 
 # --- sweeps: pruning on accuracy, a grid over two model blocks ----------------------------------

@@ -15,11 +15,15 @@ from __future__ import annotations
 
 import json
 import random
+import subprocess
 import sys
+import time
 import textwrap
 from pathlib import Path
 
 TESTS = Path(__file__).resolve().parent
+SUPPORT = Path(__file__).resolve()
+REPO = TESTS.parent
 
 RECIPE = """\
 name = "train-test"
@@ -176,6 +180,27 @@ def _pause_callback(run_path: Path, step: int):
                 time.sleep(600)
 
     return Pause()
+
+
+def start_paused(recipe, run, step, env=None):
+    """Start a training process that stops after optimizer step ``step`` and wait for it to get there."""
+    process = subprocess.Popen([sys.executable, str(SUPPORT), str(recipe), str(run), "--pause-at-step", str(step)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=REPO, env=env)
+    deadline = time.time() + 300
+    while not (run / "paused").exists():
+        if process.poll() is not None:
+            raise AssertionError(process.stderr.read()[-3000:])
+        assert time.time() < deadline, "the training process never reached the pause"
+        time.sleep(0.2)
+    return process
+
+
+def train_subprocess(recipe, run, *args, env=None):
+    """Train in a fresh interpreter (``RUN_DIR`` and flags as for this script); the printed summary."""
+    done = subprocess.run([sys.executable, str(SUPPORT), str(recipe), str(run), *args], capture_output=True,
+                          text=True, timeout=600, cwd=REPO, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main(argv):

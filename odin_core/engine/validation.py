@@ -6,12 +6,13 @@ from __future__ import annotations
 
 def best_model_arguments(training) -> dict:
     """``TrainingArguments`` keywords for ``training.early_stopping``: the best checkpoint is kept and loaded at
-    the end (``load_best_model_at_end``), judged by the watched metric."""
+    the end (``load_best_model_at_end``), judged by the watched metric. A resumed run takes the early-stopping
+    callback's patience counter back from its checkpoint (transformers does not, unless asked)."""
     stopping = training.early_stopping
     if stopping is None:
         return {}
     return dict(load_best_model_at_end=True, metric_for_best_model=stopping.metric,
-                greater_is_better=stopping.metric != "eval_loss")
+                greater_is_better=stopping.metric != "eval_loss", restore_callback_states_from_checkpoint=True)
 
 
 def add_eval_metrics(trainer, measure) -> None:
