@@ -1,4 +1,4 @@
-"""File I/O every layer shares: atomic writes, JSON lines, TOML writing, file digests.
+"""File I/O every layer shares: reading UTF-8 text, atomic writes, JSON lines, TOML writing, file digests.
 
 Every whole-file write goes to a temporary file in the same folder and is then
 renamed, so an interrupted command never leaves a half-written file that looks complete.
@@ -14,6 +14,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from odin_core.errors import DataError
+
 #: written into every folder ``atomic_write_dir`` makes, so a later replace knows the folder is Odin's
 MARKER_FILE = ".odin-output"
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
@@ -23,6 +25,26 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def read_utf8(path, *, error=DataError, expected: str = "a file") -> str:
+    """The text of a UTF-8 file (a byte-order mark dropped), or one ``error`` naming the file and what was
+    ``expected``; for bytes that are not UTF-8, the line of the first."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise error(f"file does not exist; expected {expected}", file=path) from None
+    except IsADirectoryError:
+        raise error(f"is a directory; expected {expected}", file=path) from None
+    except OSError as exc:
+        raise error(f"cannot be read ({exc.strerror})", file=path) from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise error(f"is not UTF-8 text (byte 0x{raw[exc.start]:02x}); expected {expected} saved as UTF-8",
+                    file=path, line=line) from None
 
 
 def atomic_write_bytes(path, data: bytes) -> None:

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ValidationError
 
 from odin_core import console
 from odin_core.errors import RecipeError
+from odin_core.files import read_utf8
 from odin_core.layout import COLUMNS
 from odin_core.plugins import Component, canonical_name, get_component, registry
 from odin_core.protocols import TASK_FAMILIES
@@ -36,19 +37,7 @@ _TOML_POS = re.compile(r"\(at line (\d+), column (\d+)\)")
 
 def read_toml(path: Path) -> dict:
     """Parse a TOML file, turning every failure into a RecipeError with line and column."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise RecipeError("file does not exist; expected a TOML recipe", file=path) from None
-    except IsADirectoryError:
-        raise RecipeError("is a directory; expected a TOML recipe file", file=path) from None
-    except OSError as exc:
-        raise RecipeError(f"cannot be read ({exc.strerror})", file=path) from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise RecipeError("is not UTF-8 text; expected a TOML recipe", file=path, line=line) from None
+    text = read_utf8(path, error=RecipeError, expected="a TOML recipe")
     try:
         return tomllib.loads(text)
     except RecursionError:

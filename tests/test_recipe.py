@@ -100,7 +100,16 @@ def test_non_utf8_file(write_recipe, tmp_path):
     path = tmp_path / "latin1.toml"
     path.write_bytes('name = "caf\xe9"\n'.encode("latin-1"))
     code, out = validate_cli(path)
-    assert code == 2 and "not UTF-8" in out
+    assert code == 2 and f"{path}:1:" in out and "not UTF-8" in out and "0xe9" in out
+
+
+def test_a_byte_order_mark_is_not_part_of_the_recipe(tmp_path):
+    """Windows editors save UTF-8 with a byte-order mark; TOML itself would reject it."""
+    from odin_core.recipe import read_toml
+
+    path = tmp_path / "bom.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + b'name = "with-bom"\n')
+    assert read_toml(path) == {"name": "with-bom"}
 
 
 def test_extends_deep_merges_and_overrides_apply_last(write_recipe):

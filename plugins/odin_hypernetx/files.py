@@ -17,28 +17,13 @@ from typing import Any, Iterator, Literal
 from pydantic import Field
 
 from odin_core import DataError, Hypergraph
+from odin_core.files import read_utf8
 from odin_hypernetx.building import EdgeCollector, SourceOptions, VertexNames
+
 
 def _resolve(path: str, base_dir) -> Path:
     p = Path(path).expanduser()
     return p if p.is_absolute() else Path(base_dir) / p
-
-
-def _read_text(path: Path) -> str:
-    """UTF-8 text of a data file, or a DataError naming the file and the line of the first bad byte."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise DataError("file does not exist", file=path) from None
-    except IsADirectoryError:
-        raise DataError("is a directory; expected a file", file=path) from None
-    except OSError as exc:
-        raise DataError(f"cannot be read ({exc.strerror})", file=path) from None
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise DataError(f"is not UTF-8 text (byte 0x{raw[exc.start]:02x}); save it as UTF-8", file=path, line=line) from None
 
 
 def _file_id(path: Path, text: str) -> str:
@@ -106,7 +91,7 @@ def read_hif(path, vertex_names: VertexNames = "ids", min_edge_size: int = 1, de
     hyperedge listed in ``edges`` with no incidence is an error. Directed HIF is refused.
     """
     path = Path(path)
-    text = _read_text(path)
+    text = read_utf8(path, expected="a HIF JSON file")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -226,7 +211,7 @@ def read_edge_list(path, delimiter="auto", comment="#", vertex_names: VertexName
     """Read one hyperedge per line (vertex names separated by commas, tabs, semicolons or spaces); a first
     line naming the columns is skipped (``header``: True, False or "auto")."""
     path = Path(path)
-    text = _read_text(path)
+    text = read_utf8(path, expected="a hyperedge list")
     collector = EdgeCollector(path, min_edge_size, dedupe_edges)
     first_line: dict[str, int] = {}
     lines: list[tuple[int, list[str]]] = []
@@ -324,8 +309,8 @@ def read_benson(path, vertex_names: VertexNames = "ids", min_edge_size: int = 1,
     prefix = _benson_prefix(Path(path))
     nverts_path = prefix.with_name(prefix.name + "-nverts.txt")
     simplices_path = prefix.with_name(prefix.name + "-simplices.txt")
-    nverts_text = _read_text(nverts_path)
-    simplices_text = _read_text(simplices_path)
+    nverts_text = read_utf8(nverts_path, expected="a Benson nverts file")
+    simplices_text = read_utf8(simplices_path, expected="a Benson simplices file")
     sizes, size_lines = _int_lines(nverts_path, nverts_text, minimum=1)
     members, member_lines = _int_lines(simplices_path, simplices_text, minimum=0)
     if sum(sizes) != len(members):
@@ -335,7 +320,7 @@ def read_benson(path, vertex_names: VertexNames = "ids", min_edge_size: int = 1,
     labels = None
     if vertex_names == "data" and labels_path.exists():
         labels = {}
-        for i, line in enumerate(_read_text(labels_path).splitlines(), start=1):
+        for i, line in enumerate(read_utf8(labels_path, expected="a Benson node-labels file").splitlines(), start=1):
             label = line.strip()
             if label:
                 labels[i] = label.split(" ", 1)[1] if label.split(" ", 1)[0] == str(i) and " " in label else label
