@@ -73,7 +73,8 @@ def _restore_indexed_cpu_locations() -> None:
     torch.serialization.register_package(90, tag, restore)  # after torch's own (10-26)
 
 
-def _joined() -> bool:
+def joined() -> bool:
+    """Whether this process is in a started process group (torch.distributed); never imports torch."""
     import sys
 
     dist = getattr(sys.modules.get("torch"), "distributed", None)
@@ -82,7 +83,7 @@ def _joined() -> bool:
 
 def barrier() -> None:
     """Wait until every process gets here (nothing to wait for with one process)."""
-    if _joined():
+    if joined():
         import torch.distributed as dist
 
         dist.barrier()
@@ -90,13 +91,24 @@ def barrier() -> None:
 
 def share(value):
     """The main process's ``value``, in every process (the value itself with one process)."""
-    if not _joined():
+    if not joined():
         return value
     import torch.distributed as dist
 
     box = [value]
     dist.broadcast_object_list(box, src=0)
     return box[0]
+
+
+def gather(value) -> list:
+    """Every process's ``value``, in rank order, in every process (``[value]`` with one process)."""
+    if not joined():
+        return [value]
+    import torch.distributed as dist
+
+    gathered = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, value)
+    return gathered
 
 
 def global_batch_size(recipe, world_size: int) -> int:

@@ -56,11 +56,13 @@ def logged_losses(run: Path) -> dict[int, float]:
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """The same toy quickstart: 2 processes x batch 2, then 1 process x batch 4 (one training at a time)."""
+    """The same toy quickstart: 2 processes x batch 2, then 1 process x batch 4 (one training at a time), with the
+    task accuracy measured on 8 validation rows at steps 6 and 12."""
     tmp = tmp_path_factory.mktemp("multiprocess")
-    two = odin_run(tmp, "two", "--set", "training.batch_size=2", "--num-processes", "2")
+    accuracy = ["--set", "training.eval_steps=6", "--set", "training.eval_accuracy_examples=8"]
+    two = odin_run(tmp, "two", "--set", "training.batch_size=2", "--num-processes", "2", *accuracy)
     assert two.returncode == 0, two.stderr[-4000:]
-    one = odin_run(tmp, "one", "--set", "training.batch_size=4")
+    one = odin_run(tmp, "one", "--set", "training.batch_size=4", *accuracy)
     assert one.returncode == 0, one.stderr[-4000:]
     return {"tmp": tmp, "two": the_run_dir(tmp / "two"), "one": the_run_dir(tmp / "one"), "two_stdout": two.stdout}
 
@@ -81,6 +83,26 @@ def test_two_processes_train_like_one_with_the_same_global_batch(runs):
     assert training["final_loss"] == pytest.approx(losses_two[12])
     for step in losses_one:
         assert losses_two[step] == pytest.approx(losses_one[step], rel=LOSS_TOLERANCE), f"step {step}"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_the_processes_share_the_accuracy_rows_and_all_see_the_whole_score(runs):
+    """Each process answers half of the accuracy rows; the gathered answers cover every row once, in the order
+    one process uses, and the logged accuracy is the whole file's (early stopping sees it in every process)."""
+    from odin_core.answers import is_correct, parse_answer
+
+    for step in (6, 12):
+        files = [run / "training_predictions" / f"predictions-step-{step:06d}.jsonl" for run in (runs["two"], runs["one"])]
+        two, one = ([json.loads(line) for line in path.read_text().splitlines()] for path in files)
+        assert [r["row_key"] for r in two] == [r["row_key"] for r in one] and len(two) == 8
+        assert all(isinstance(r["generated"], str) for r in two)
+        logged = [json.loads(line) for line in (runs["two"] / "metrics.jsonl").read_text().splitlines()]
+        (record,) = [r for r in logged if r.get("step") == step and "eval_accuracy" in r]
+        rescored = [is_correct(r["answer_kind"], parse_answer(r["answer_kind"], r["generated"], "ids"), r["answer"])
+                    for r in two]
+        assert record["eval_accuracy"] == pytest.approx(sum(rescored) / len(rescored))
+        assert f"accuracy at step {step}: 8 rows answered by 2 processes (4 here)" in (runs["two"] / "odin.log").read_text()
 
 
 @pytest.mark.slow

@@ -183,9 +183,12 @@ class ModelRunner:
         self.budgets: dict[str, int] = {}
         self.over_context = 0  # prompts whose tokens plus answer budget exceed the model's context
 
-    def generate(self, rows) -> list[str]:
+    def generate(self, rows, budget_rows=None) -> list[str]:
+        """Greedy answers to ``rows``; each task's token budget from ``budget_rows`` (default: ``rows``), so a
+        share of an evaluation set is answered as the whole set would be."""
         chat = model_uses_chat(self.loaded)
-        self.budgets = answer_budgets(self.loaded, rows, chat, self.max_new_tokens)
+        self.budgets = answer_budgets(self.loaded, rows if budget_rows is None else budget_rows, chat,
+                                      self.max_new_tokens)
         prompts = [prompt_and_completion(self.loaded.tokenizer, row, chat)[0] for row in rows]
         limit = getattr(self.loaded.tokenizer, "model_max_length", None)
         if isinstance(limit, int) and limit < 10**9:

@@ -64,13 +64,26 @@ class TrainingAccuracy:
         self.generation = recipe.generation
         self.evaluator = get_component("evaluator", ACCURACY_EVALUATOR).create(None)
         self.folder = Path(run_dir.path) / TRAINING_PREDICTIONS_DIR
+        self.run_dir = run_dir
 
     def __call__(self, step: int) -> dict[str, float]:
+        world = processes.current()
+        size = world.world_size if processes.joined() else 1
         runner = ModelRunner(self.loaded, self.generation.batch_size, self.generation.max_new_tokens)
-        context = EvalContext(self.rows, runner=runner, stage=f"step-{step}", split="validation")
+        # each process answers every size-th row; all of them score the whole set (early stopping needs the
+        # same numbers everywhere), and one writes it
+        share = self.rows[world.rank % size::size]
+        answers = runner.generate(share, budget_rows=self.rows) if share else []
+        generations: list = [None] * len(self.rows)
+        for rank, theirs in enumerate(processes.gather(answers)):
+            generations[rank::size] = theirs
+        context = EvalContext(self.rows, generations=generations, stage=f"step-{step}", split="validation")
         result = run_evaluators([(ACCURACY_EVALUATOR, self.evaluator)], context)[ACCURACY_EVALUATOR]
-        if processes.current().is_main:  # every process measures (early stopping needs it), one writes
+        if world.is_main:
             write_predictions(self.folder, f"step-{step:06d}", prediction_records(context))
+            if size > 1 and hasattr(self.run_dir, "log"):
+                self.run_dir.log(f"accuracy at step {step}: {len(self.rows)} rows answered by {size} processes "
+                                 f"({len(share)} here)")
         model = self.loaded.model
         if hasattr(model, "train"):
             model.train()
