@@ -16,8 +16,7 @@ from typing import Any, Iterator, Literal
 
 from pydantic import Field
 
-from odin_core import DataError, Hypergraph
-from odin_core.files import read_utf8
+from odin_core import DataError, Hypergraph, read_utf8
 from odin_hypernetx.building import EdgeCollector, SourceOptions, VertexNames
 
 
