@@ -81,7 +81,7 @@ class TrainingAccuracy:
         result = run_evaluators([(ACCURACY_EVALUATOR, self.evaluator)], context)[ACCURACY_EVALUATOR]
         if world.is_main:
             write_predictions(self.folder, f"step-{step:06d}", prediction_records(context))
-            if size > 1 and hasattr(self.run_dir, "log"):
+            if size > 1:
                 self.run_dir.log(f"accuracy at step {step}: {len(self.rows)} rows answered by {size} processes "
                                  f"({len(share)} here)")
         model = self.loaded.model

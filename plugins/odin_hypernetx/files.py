@@ -25,6 +25,11 @@ def _resolve(path: str, base_dir) -> Path:
     return p if p.is_absolute() else Path(base_dir) / p
 
 
+def _resolve_all(paths: str | list[str], base_dir) -> list[Path]:
+    """A source's ``path`` option (one path or a list), each resolved against the recipe's folder."""
+    return [_resolve(p, base_dir) for p in ([paths] if isinstance(paths, str) else paths)]
+
+
 def _file_id(path: Path, text: str) -> str:
     return f"{path.name}#{hashlib.sha256(text.encode('utf-8')).hexdigest()[:12]}"
 
@@ -164,8 +169,7 @@ class HifSource:
         self.options = options
 
     def paths(self, base_dir) -> list[Path]:
-        paths = [self.options.path] if isinstance(self.options.path, str) else self.options.path
-        return [_resolve(p, base_dir) for p in paths]
+        return _resolve_all(self.options.path, base_dir)
 
     input_files = paths
 
@@ -255,8 +259,7 @@ class EdgeListSource:
         self.options = options
 
     def input_files(self, base_dir) -> list[Path]:
-        paths = [self.options.path] if isinstance(self.options.path, str) else self.options.path
-        return [_resolve(p, base_dir) for p in paths]
+        return _resolve_all(self.options.path, base_dir)
 
     def hypergraphs(self, seed: int, base_dir: str) -> Iterator[Hypergraph]:
         o = self.options
