@@ -31,7 +31,7 @@ from odin_core.answers import (  # noqa: E402
     parse_answer,
 )
 from odin_core.chat import resolve_chat_template  # noqa: E402
-from odin_core.device import parameter_count, trainable_parameter_count, training_device  # noqa: E402
+from odin_core.device import cpu_weights_dtype, parameter_count, trainable_parameter_count, training_device  # noqa: E402
 from odin_core.errors import DataError, ModelError, OdinError, RecipeError  # noqa: E402
 from odin_core.files import read_utf8  # noqa: E402  (data files: one clear error for a missing or non-UTF-8 file)
 from odin_core.hookspecs import hookimpl  # noqa: E402
@@ -92,6 +92,6 @@ __all__ = [
     "LoraStrategy", "Evaluator", "Tracker", "TASK_FAMILIES", "NEGATIVE_SCHEMES",
     "ANSWER_KINDS", "FORMAT_ERROR", "format_answer", "parse_answer", "gold_value", "is_correct", "normalise_label",
     "OdinError", "RecipeError", "DataError", "ModelError", "read_utf8", "RunDir", "derive_seed", "resolve_chat_template",
-    "wilson_interval", "mcnemar_exact", "bootstrap_interval", "training_device", "parameter_count",
+    "wilson_interval", "mcnemar_exact", "bootstrap_interval", "training_device", "cpu_weights_dtype", "parameter_count",
     "trainable_parameter_count", "markdown", "ModelShape",
 ]

@@ -53,6 +53,15 @@ def precision(device: str) -> dict:
     return {"bf16": bf16, "fp16": not bf16}
 
 
+def cpu_weights_dtype(engine: str) -> str:
+    """The dtype a CPU run with ``model.dtype = "auto"`` trains its weights in: ``"bfloat16"`` with the unsloth
+    engine where the CPU computes in bf16 natively (``machine.cpu_bf16``), else ``"float32"`` (the transformers
+    engine keeps float32 on a CPU: bf16 weights learn less per step, BENCHMARKS.md)."""
+    from odin_core.machine import cpu_bf16
+
+    return "bfloat16" if engine == "unsloth" and cpu_bf16() else "float32"
+
+
 def default_optimizer(device: str) -> str:
     """8-bit AdamW on CUDA (bitsandbytes), AdamW elsewhere."""
     return "adamw_8bit" if device == "cuda" else "adamw_torch"

@@ -25,6 +25,8 @@ class Hypergraph:
     edges: tuple[tuple[int, ...], ...]
     graph_id: str = ""
     params: dict = field(default_factory=dict, compare=False, hash=False)
+    #: how hyperedge ``i`` is written in prompts; empty: ``e0, e1, ...`` in order (see ``edge_names``)
+    edge_labels: tuple[str, ...] = ()
 
     @classmethod
     def from_edges(cls, edges, num_vertices=None, names=None, graph_id="", params=None):
@@ -43,6 +45,22 @@ class Hypergraph:
     @property
     def num_edges(self) -> int:
         return len(self.edges)
+
+    @property
+    def edge_names(self) -> tuple[str, ...]:
+        """How each hyperedge is written in prompts: ``edge_labels``, else ``e0, e1, ...`` by position."""
+        if len(self.edge_labels) == len(self.edges):
+            return self.edge_labels
+        return tuple(f"e{i}" for i in range(len(self.edges)))
+
+    def with_edges(self, edges, graph_id=None, edge_labels=None) -> "Hypergraph":
+        """The same vertices (names, id, params) with other hyperedges; ``edge_labels`` default to this one's
+        when the count is unchanged, else to ``e0, e1, ...``."""
+        edges = tuple(edges)
+        if edge_labels is None:
+            edge_labels = self.edge_labels if len(edges) == len(self.edges) else ()
+        return Hypergraph(self.names, edges, self.graph_id if graph_id is None else graph_id, self.params,
+                          tuple(edge_labels))
 
     @cached_property
     def incidence(self) -> tuple[frozenset[int], ...]:
@@ -67,4 +85,5 @@ class Hypergraph:
     def relabel(self, permutation, graph_id=None) -> "Hypergraph":
         """Return a copy with vertex ``v`` renamed to ``permutation[v]`` (names keep their positions)."""
         edges = [tuple(permutation[v] for v in e) for e in self.edges]
-        return Hypergraph.from_edges(edges, names=self.names, graph_id=graph_id or self.graph_id, params=self.params)
+        renamed = Hypergraph.from_edges(edges, names=self.names, graph_id=graph_id or self.graph_id, params=self.params)
+        return renamed.with_edges(renamed.edges, edge_labels=self.edge_labels)

@@ -43,9 +43,18 @@ def meminfo() -> dict:
     return out
 
 
+#: "0" or "1" forces the answer of ``cpu_bf16`` (the variable Unsloth's CPU fallback reads for the same question,
+#: so the two never disagree); tests set it to run both branches on any CPU
+CPU_BF16_VARIABLE = "UNSLOTH_CPU_BF16"
+
+
 def cpu_bf16() -> bool:
-    """Whether the CPU computes in bfloat16 natively (AVX-512 BF16 or AMX): Unsloth's CPU fallback then trains
-    in bf16."""
+    """Whether the CPU computes in bfloat16 natively (AVX-512 BF16 or AMX); ``UNSLOTH_CPU_BF16=0/1`` overrides."""
+    override = os.environ.get(CPU_BF16_VARIABLE, "").strip().lower()
+    if override in ("0", "false", "no", "off"):
+        return False
+    if override in ("1", "true", "yes", "on"):
+        return True
     try:
         with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
             for line in fh:

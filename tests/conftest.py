@@ -174,3 +174,14 @@ def run_odin(*args, env_extra=None, cwd=None):
 def load_data_recipe(path, overrides=None):
     """A recipe as the ``odin data`` commands load it: a full one, or a data-only one without ``[model]``."""
     return load_recipe(path, overrides, require_model=False)
+
+
+#: the limit of a test that sets none (pytest.mark.timeout): tests that train set their own
+DEFAULT_TIMEOUT = 900
+
+
+def pytest_collection_modifyitems(items):
+    """Every test has a time limit: those without a ``timeout`` mark get ``DEFAULT_TIMEOUT``."""
+    for item in items:
+        if item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(DEFAULT_TIMEOUT))

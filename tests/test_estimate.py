@@ -208,3 +208,29 @@ def test_peak_memory_is_the_process_own_not_its_parents():
     assert inherited > 600  # what ru_maxrss says: the parent's 600 MB
     assert own < 300  # the child itself: an interpreter and odin_core.device
     del ballast
+
+
+@pytest.mark.parametrize("forced", ["0", "1"])
+def test_cpu_precision_follows_the_probe_on_any_host(monkeypatch, forced):
+    """Both branches of the CPU precision rule run on every host: the probe is forced through the variable
+    Unsloth's CPU fallback also reads, and the loader, the estimate and the benchmark test all ask
+    ``cpu_weights_dtype``."""
+    import torch
+
+    from odin_core import cpu_weights_dtype, load_recipe
+    from odin_core.flows.estimate import recipe_setup
+    from odin_core.machine import CPU_BF16_VARIABLE, cpu_bf16
+    from odin_core.plugins import get_component
+    from odin_models.loading import torch_dtype
+
+    monkeypatch.setenv(CPU_BF16_VARIABLE, forced)
+    native = forced == "1"
+    assert cpu_bf16() is native
+    assert cpu_weights_dtype("unsloth") == ("bfloat16" if native else "float32")
+    assert cpu_weights_dtype("transformers") == "float32"  # float32 on a CPU whatever it has
+    assert torch_dtype("auto", "cpu", engine="unsloth") == (torch.bfloat16 if native else torch.float32)
+    assert torch_dtype("auto", "cpu", engine="transformers") == torch.float32
+    assert torch_dtype("float32", "cpu", engine="unsloth") == torch.float32  # an explicit dtype is kept
+    recipe = load_recipe(Path(__file__).resolve().parent.parent / "recipes" / "quickstart.toml")
+    strategy = get_component("lora_strategy", recipe.lora.strategy).create(None)
+    assert recipe_setup(recipe, strategy, "cpu").precision == ("16bit" if native else "fp32")

@@ -260,7 +260,7 @@ def test_two_lora_steps_on_the_unsloth_engine_and_the_adapter_reloads(smol, tmp_
     """In its own interpreter: importing Unsloth patches transformers for the rest of the process."""
     recipe = smol_recipe(tmp_path, engine="unsloth")
     script = UNSLOTH_SCRIPT.format(tests=str(TESTS), recipe=str(recipe), run=str(tmp_path / "run"))
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=800, cwd=REPO)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=540, cwd=REPO)
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["summary"]["steps"] == 2 and result["summary"]["engine"] == "unsloth"

@@ -363,7 +363,7 @@ QUICK = ["--set", "training.engine=transformers", "--set", "training.max_steps=6
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(500)
+@pytest.mark.timeout(900)  # above the sum of the waits below (300 + 120 + 400), so a slow host fails with their message
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_an_interrupted_run_saves_a_checkpoint_and_prints_the_resume_command(tmp_path, sig):
     import shlex

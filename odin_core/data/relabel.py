@@ -52,7 +52,7 @@ def rename_vertices(graphs, mode: str, seed: int) -> list:
             names = tuple(rng.sample(WORDS, n))
         else:
             raise ValueError(f"unknown vertex renaming {mode!r}; expected 'permuted' or 'words'")
-        renamed.append(Hypergraph(names, graph.edges, graph.graph_id, graph.params))
+        renamed.append(Hypergraph(names, graph.edges, graph.graph_id, graph.params, graph.edge_labels))
     return renamed
 
 

@@ -9,7 +9,8 @@ arithmetic, and ``odin_core.machine`` says how much the device has free.
 from __future__ import annotations
 
 from odin_core.errors import ModelError
-from odin_core.machine import available_memory, cpu_bf16
+from odin_core.device import cpu_weights_dtype
+from odin_core.machine import available_memory
 from odin_core.memory import GB, TrainingSetup, advice, estimate
 from odin_core.plugins import get_component
 from odin_core.recipe import load_recipe
@@ -43,7 +44,7 @@ def recipe_setup(recipe, strategy, device: str, seq_len: int | None = None,
     dtype = recipe.model.dtype
     unsloth = recipe.training.engine == "unsloth"
     # Unsloth's CPU fallback trains in bf16 where the CPU has it, with its chunked cross-entropy
-    cpu_16bit = device == "cpu" and unsloth and dtype == "auto" and cpu_bf16()
+    cpu_16bit = device == "cpu" and dtype == "auto" and cpu_weights_dtype(recipe.training.engine) == "bfloat16"
     if four_bit:
         precision = "4bit"
     elif dtype == "float32" or (dtype == "auto" and device == "cpu" and not cpu_16bit):

@@ -32,7 +32,7 @@ def _counted(singular: str, plural: str, names: list[str]) -> str:
 
 
 def edge_names(graph: Hypergraph) -> list[str]:
-    return [f"e{i}" for i in range(graph.num_edges)]
+    return list(graph.edge_names)
 
 
 def header(graph: Hypergraph, name: str = "G") -> str:
@@ -140,7 +140,7 @@ class NSetEncoder(_Encoder):
         if not graph.edges:
             return f"{name} has no hyperedges."
         return f"In {name}, the hyperedges are: " + ", ".join(
-            f"e{i} = ({', '.join(names[v] for v in edge)})" for i, edge in enumerate(graph.edges)) + "."
+            f"{label} = ({', '.join(names[v] for v in edge)})" for label, edge in zip(graph.edge_names, graph.edges)) + "."
 
 
 class HoIncEncoder(_Encoder):
@@ -161,11 +161,11 @@ class HoIncEncoder(_Encoder):
             for e in sorted(memberships):
                 edge = edges[e]
                 if len(edge) == 1:
-                    clauses.append(f"to no other vertex with hyperedge e{e}")
+                    clauses.append(f"to no other vertex with hyperedge {graph.edge_names[e]}")
                     continue
                 at = edge.index(v)
                 others = members[e][:at] + members[e][at + 1 :]
-                clauses.append(f"to {_counted('vertex', 'vertices', others)} with hyperedge e{e}")
+                clauses.append(f"to {_counted('vertex', 'vertices', others)} with hyperedge {graph.edge_names[e]}")
             lines.append(f"Vertex {names[v]} is connected {join_words(clauses)}.")
         return "\n".join(lines)
 
@@ -206,11 +206,11 @@ class HoNeighEncoder(_Encoder):
         for v, memberships in enumerate(graph.incidence):
             if memberships:
                 lines.append(f"Vertex {names[v]} is connected to "
-                             f"{_counted('hyperedge', 'hyperedges', [f'e{e}' for e in sorted(memberships)])}.")
+                             f"{_counted('hyperedge', 'hyperedges', [graph.edge_names[e] for e in sorted(memberships)])}.")
             else:
                 lines.append(f"Vertex {names[v]} is connected to no hyperedge.")
         for e, edge in enumerate(graph.edges):
-            lines.append(f"Hyperedge e{e} is connected to {_counted('vertex', 'vertices', [names[v] for v in edge])}.")
+            lines.append(f"Hyperedge {graph.edge_names[e]} is connected to {_counted('vertex', 'vertices', [names[v] for v in edge])}.")
         return "\n".join(lines)
 
 

@@ -14,6 +14,7 @@ from odin_core import (
     LoadedModel,
     ModelError,
     RecipeError,
+    cpu_weights_dtype,
     parameter_count,
     resolve_chat_template,
     trainable_parameter_count,
@@ -78,14 +79,15 @@ def resolve_source(name: str, recipe, revision: str | None = None) -> str:
                      f"be downloaded (the Hub is unreachable: {reason}). {ways_out(name)}", **where)
 
 
-def torch_dtype(name: str, device: str, full_finetuning: bool = False):
-    """The torch dtype for a recipe's ``model.dtype`` ("auto": bf16/fp16 on CUDA, fp32 on a CPU)."""
+def torch_dtype(name: str, device: str, full_finetuning: bool = False, engine: str = "transformers"):
+    """The torch dtype for a recipe's ``model.dtype`` ("auto": bf16/fp16 on CUDA; on a CPU what
+    ``odin_core.cpu_weights_dtype`` decides for the engine)."""
     import torch
 
     if name != "auto":
         return getattr(torch, name)
     if device != "cuda":
-        return torch.float32
+        return getattr(torch, cpu_weights_dtype(engine))
     if torch.cuda.is_bf16_supported():
         return torch.bfloat16
     # fp16 master weights cannot be trained with fp16 mixed precision
@@ -115,14 +117,15 @@ def load_pretrained(source: str, recipe, *, load_in_4bit: bool = False, full_fin
                               key="training.device")
     if load_in_4bit:
         require_cuda_for_4bit(recipe)
-    dtype = torch_dtype(section.dtype, device, full_finetuning)
+    dtype = torch_dtype(section.dtype, device, full_finetuning, engine)
     try:
         if engine == "unsloth":
             from unsloth import FastLanguageModel  # noqa: I001  (must come before transformers)
 
             model, tokenizer = FastLanguageModel.from_pretrained(
                 model_name=source, max_seq_length=section.max_seq_length,
-                dtype=None if section.dtype == "auto" else dtype, load_in_4bit=load_in_4bit,
+                # on a CPU Odin decides (cpu_weights_dtype); on a GPU "auto" is Unsloth's own choice
+                dtype=None if section.dtype == "auto" and device == "cuda" else dtype, load_in_4bit=load_in_4bit,
                 full_finetuning=full_finetuning, use_gradient_checkpointing=gradient_checkpointing,
                 revision=revision, trust_remote_code=trust_remote_code)
         else:

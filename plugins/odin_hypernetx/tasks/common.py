@@ -119,7 +119,9 @@ def pairwise_covered(graph: Hypergraph, vertices) -> bool:
 
 def without_edge(graph: Hypergraph, index: int) -> Hypergraph:
     """``graph`` with hyperedge ``index`` removed (all vertices kept)."""
-    return Hypergraph(graph.names, graph.edges[:index] + graph.edges[index + 1:], graph.graph_id, graph.params)
+    labels = graph.edge_names
+    return graph.with_edges(graph.edges[:index] + graph.edges[index + 1:],
+                            edge_labels=labels[:index] + labels[index + 1:] if graph.edge_labels else ())
 
 
 def yes_no_question(graphs, text: str, answer: bool, heuristics: dict | None = None, *, trace: str = "",
@@ -143,8 +145,9 @@ def tally(items) -> str:
     return ", ".join(f"{x} {k}" for k, x in enumerate(items, 1))
 
 
-def edge_name(i: int) -> str:
-    return f"e{i}"
+def edge_name(graph: Hypergraph, i: int) -> str:
+    """How hyperedge ``i`` of ``graph`` is written in prompts (``e3``, or its random id)."""
+    return graph.edge_names[i]
 
 
 def bfs_trace(graph: Hypergraph, source: int, target: int) -> str:
@@ -177,11 +180,11 @@ def containment_trace(graph: Hypergraph, order) -> str:
     incidence = graph.incidence
     order = list(order)
     common = set(incidence[order[0]])
-    parts = [f"Hyperedges with {graph.names[order[0]]}: {listing(edge_name(i) for i in sorted(common))}"]
+    parts = [f"Hyperedges with {graph.names[order[0]]}: {listing(edge_name(graph, i) for i in sorted(common))}"]
     for v in order[1:]:
         if not common:
             break
         common &= incidence[v]
-        parts.append(f"also {graph.names[v]}: {listing(edge_name(i) for i in sorted(common))}")
-    verdict = f"{edge_name(min(common))} holds them all." if common else "no hyperedge holds them all."
+        parts.append(f"also {graph.names[v]}: {listing(edge_name(graph, i) for i in sorted(common))}")
+    verdict = f"{edge_name(graph, min(common))} holds them all." if common else "no hyperedge holds them all."
     return "; ".join(parts) + "; " + verdict

@@ -40,8 +40,8 @@ class HyperedgeDegree(Task):
         if graph.num_edges == 0:
             return None
         i = stratified(rng, range(graph.num_edges), lambda j: len(graph.edges[j]))
-        text = f"What is the degree of hyperedge e{i}, that is, how many vertices does it contain? {COUNT_FORMAT}"
-        trace = f"e{i} holds {tally(graph.names[v] for v in graph.edges[i])}."
+        text = f"What is the degree of hyperedge {edge_name(graph, i)}, that is, how many vertices does it contain? {COUNT_FORMAT}"
+        trace = f"{edge_name(graph, i)} holds {tally(graph.names[v] for v in graph.edges[i])}."
         return Question([graph], text, self.answer_kind, len(graph.edges[i]), rationale=trace)
 
 
@@ -195,9 +195,9 @@ def nesting_trace(graph) -> str:
     for i, edge in enumerate(sets):
         holder = next((j for j, other in enumerate(sets) if len(other) > len(edge) and edge <= other), None)
         if holder is not None:
-            parts.append(f"e{i} in {edge_name(holder)}")
+            parts.append(f"{edge_name(graph, i)} in {edge_name(graph, holder)}")
             return ", ".join(parts) + "."
-        parts.append(f"e{i} in none")
+        parts.append(f"{edge_name(graph, i)} in none")
     return ", ".join(parts) + "; none lies in a larger one."
 
 
@@ -236,6 +236,6 @@ class SharedVertices(Task):
         else:
             i, j = rng.sample(range(m), 2)
         shared = set(graph.edges[i]).intersection(graph.edges[j])
-        text = f"Which vertices do hyperedges e{i} and e{j} share? {SET_FORMAT}"
-        trace = "; ".join(f"e{k} holds {listing(names(graph, graph.edges[k]))}" for k in (i, j)) + "."
+        text = f"Which vertices do hyperedges {edge_name(graph, i)} and {edge_name(graph, j)} share? {SET_FORMAT}"
+        trace = "; ".join(f"{edge_name(graph, k)} holds {listing(names(graph, graph.edges[k]))}" for k in (i, j)) + "."
         return Question([graph], text, self.answer_kind, names(graph, shared), rationale=trace)

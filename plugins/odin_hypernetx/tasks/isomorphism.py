@@ -90,7 +90,7 @@ def _clique_expansions_isomorphic(first: Hypergraph, second: Hypergraph) -> bool
 def _shuffled(graph: Hypergraph, edges, rng, graph_id: str) -> Hypergraph:
     edges = list(edges)
     rng.shuffle(edges)
-    return Hypergraph(graph.names, tuple(edges), graph_id, graph.params)
+    return graph.with_edges(edges, graph_id=graph_id)
 
 
 def _invariants(graph: Hypergraph) -> list[tuple[str, str]]:
@@ -202,7 +202,7 @@ class Isomorphism(Task):
             edges[j] = tuple(sorted([v for v in graph.edges[j] if v != b] + [a]))
             if not repeats_allowed and len(set(edges)) < len(edges):
                 continue
-            candidate = Hypergraph(graph.names, tuple(edges))
+            candidate = graph.with_edges(edges, graph_id="")
             if isomorphic(graph, candidate, budget=DEFAULT_BUDGET) is not False:
                 continue  # isomorphic after all, or not settled within the budget
             if _clique_expansions_isomorphic(graph, candidate):
@@ -234,7 +234,7 @@ class Isomorphism(Task):
                 edges = [tuple(sorted(rng.sample(vertices, len(edge)))) for edge in edges]
             if not repeats_allowed and len(set(edges)) < len(edges):
                 continue
-            candidate = Hypergraph(graph.names, tuple(edges))
+            candidate = graph.with_edges(edges, graph_id="")
             if isomorphic(graph, candidate, budget=DEFAULT_BUDGET) is False:
                 return edges
         return None

@@ -60,7 +60,7 @@ class HyperedgeCount(Task):
     def generate(self, graph, rng, want=None):
         if graph.num_edges == 0:
             return None
-        trace = f"Hyperedges: {tally(edge_name(i) for i in range(graph.num_edges))}."
+        trace = f"Hyperedges: {tally(graph.edge_names)}."
         return Question([graph], f"How many hyperedges does G have? {COUNT_FORMAT}", self.answer_kind, graph.num_edges,
                         rationale=trace)
 
@@ -78,7 +78,7 @@ class VertexDegree(Task):
             return None
         v = stratified(rng, members, lambda w: len(graph.incidence[w]))
         text = f"What is the degree of vertex {graph.names[v]}, that is, how many hyperedges contain it? {COUNT_FORMAT}"
-        trace = f"Hyperedges with {graph.names[v]}: {tally(edge_name(i) for i in sorted(graph.incidence[v]))}."
+        trace = f"Hyperedges with {graph.names[v]}: {tally(edge_name(graph, i) for i in sorted(graph.incidence[v]))}."
         return Question([graph], text, self.answer_kind, len(graph.incidence[v]), rationale=trace)
 
 
