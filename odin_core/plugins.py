@@ -171,6 +171,12 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}{where}"
 
 
+def is_builtin(component: Component) -> bool:
+    """Whether ``component`` comes from Odin's own distribution (a built-in plugin), not a third party's."""
+    load_plugins()
+    return _dists.get(component.plugin, ("", ""))[0] == DISTRIBUTION
+
+
 def broken_plugins() -> list[BrokenPlugin]:
     load_plugins()
     registry()

@@ -80,6 +80,8 @@ class Task(Protocol):
     answer_kind: str
     #: True when the question names hyperedges (e3), so only high-order encodings determine it.
     needs_high_order: bool
+    #: optional: names of ``odin_core.shortcut_features`` that are the answer itself (a degree question's asked
+    #: degree); the learned shortcut baseline leaves them out. Absent means none.
 
     def generate(self, graph: Hypergraph, rng, want=None) -> Question | None:
         """One question about ``graph`` using ``rng`` (a ``random.Random``), or None if none applies.

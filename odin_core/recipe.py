@@ -26,7 +26,7 @@ from odin_core import console
 from odin_core.errors import RecipeError
 from odin_core.files import read_utf8
 from odin_core.layout import COLUMNS
-from odin_core.plugins import Component, canonical_name, get_component, registry
+from odin_core.plugins import Component, canonical_name, get_component, is_builtin, registry
 from odin_core.protocols import TASK_FAMILIES
 from odin_core.recipe_schema import DEFAULT_EVALUATORS, Recipe, selector_key
 
@@ -240,12 +240,29 @@ def task_family(component: Component) -> str:
     return getattr(component.create(None), "family", "")
 
 
+#: ``data.tasks`` entries that select many tasks: the built-in benchmark's, or every installed plugin's too
+ALL_TASKS, ALL_WITH_PLUGINS = "all", "all+plugins"
+
+
 def expand_tasks(names, tasks: dict[str, Component] | None = None) -> list[str]:
-    """Task names selected by ``data.tasks`` entries (names, family names, 'all'), in registry order."""
+    """Task names selected by ``data.tasks`` entries (names, family names, ``all``: the built-in benchmark's
+    tasks, ``all+plugins``: every installed task), in registry order. Installing a plugin never changes what
+    ``all`` builds; its tasks are named, or selected with ``all+plugins``."""
     tasks = registry()["task"] if tasks is None else tasks
     wanted = {canonical_name("task", n) for n in names}
     return [task_name for task_name, component in tasks.items()
-            if "all" in wanted or task_name in wanted or task_family(component) in wanted]
+            if ALL_WITH_PLUGINS in wanted or (ALL_TASKS in wanted and is_builtin(component))
+            or task_name in wanted or task_family(component) in wanted]
+
+
+def run_form(recipe) -> dict:
+    """``recipe.resolved()`` with ``data.tasks`` expanded to the task names it selects (a task's options kept):
+    what a run directory's recipe.toml records, so that it says which tasks ``all`` meant that day."""
+    data = recipe.resolved()
+    options = {entry.name: entry.resolved() for entry in recipe.data.tasks
+               if entry.options is not None or entry.model_extra}
+    data["data"]["tasks"] = [options.get(name, name) for name in expand_tasks(recipe.data.task_names)]
+    return data
 
 
 @functools.lru_cache(maxsize=None)
@@ -312,7 +329,7 @@ def _check_data(recipe: Recipe, file) -> None:
     if not expand_tasks(recipe.data.task_names):
         raise RecipeError("selects no registered task", file=file, key="data.tasks")
     for i, entry in enumerate(recipe.data.tasks):
-        if (entry.name == "all" or entry.name in TASK_FAMILIES) and entry.model_extra:
+        if (entry.name in (ALL_TASKS, ALL_WITH_PLUGINS) or entry.name in TASK_FAMILIES) and entry.model_extra:
             raise RecipeError(f"{entry.name!r} selects several tasks and takes no options; set options on a "
                               "task's own entry", file=file, key=f"data.tasks.{i}")
     if (recipe.data.rationale == "trace" and recipe.data.frozen_eval and recipe.model is not None

@@ -118,6 +118,12 @@ class DataSection(_Strict):
     rationale: Literal["none", "trace"] = Field(
         "none", description="'trace': each completion writes the task's step-by-step trace before 'Ans:' "
                             "(tasks without one write the answer alone); 'none': the answer alone")
+    ids: Literal["random", "ordered"] = Field(
+        "random", description="'random': vertices and hyperedges get distinct ids drawn at random (v37, e12, ...), so "
+                              "no count can be read off the largest id; 'ordered': v0..v(n-1) and e0..e(m-1)")
+    adversarial_pool: float = Field(
+        2.0, ge=1.0, le=10.0, description="generate this many times the requested examples, then drop per task the "
+                                          "ones a model over cheap features predicts best (1.0: no filtering)")
     num_proc: int = Field(1, ge=1)
     cache_dir: str = ".odin_cache/datasets"
     frozen_eval: str | None = Field(None, description="name of a frozen evaluation set in data/ used as the test split; "
@@ -321,7 +327,7 @@ class Recipe(_Strict):
         for i, entry in enumerate(self.data.encodings):
             yield f"data.encodings.{i}", "encoder", entry
         for i, entry in enumerate(self.data.tasks):
-            if entry.name != "all" and entry.name not in TASK_FAMILIES:
+            if entry.name not in ("all", "all+plugins") and entry.name not in TASK_FAMILIES:
                 yield f"data.tasks.{i}", "task", entry
         if self.model is not None:
             for i, entry in enumerate(self.eval):

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from odin_core import files, layout, processes
 from odin_core.errors import DataError, RecipeError
+from odin_core.recipe import run_form
 
 TRACKED_PACKAGES = ("odin-slm", "torch", "transformers", "peft", "trl", "unsloth", "unsloth_zoo", "datasets",
                     "bitsandbytes", "hypernetx", "pluggy", "pydantic", "click", "wandb", "tokenizers", "accelerate",
@@ -128,7 +129,7 @@ class RunDir:
 
     def write_start_files(self) -> None:
         """Write the resolved recipe and the environment."""
-        self.write_text(layout.RECIPE_FILE, files.to_toml(self.recipe.resolved()))
+        self.write_text(layout.RECIPE_FILE, files.to_toml(run_form(self.recipe)))
         self.write_json(layout.ENVIRONMENT_FILE, environment_info())
 
 

@@ -221,7 +221,7 @@ count = 60
                 structures.setdefault(split, set()).add(meta["graph_key"])
         assert all(len(c) == 1 for c in prompts.values()), "one answer per prompt"
     assert structures["train"] and structures["test"] and not structures["train"] & structures["test"]
-    assert report["builder_version"] == "2"
+    assert report["builder_version"] == "3"
 
 
 @pytest.mark.timeout(90)

@@ -8,8 +8,9 @@ from pathlib import Path
 import click
 
 from odin_core.cli.common import recipe_argument
-from odin_core.data import SPLITS, answer_stats, heuristic_stats, load_or_build, write_frozen_eval_set
+from odin_core.data import SPLITS, answer_stats, heuristic_stats, learned_stats, load_or_build, write_frozen_eval_set
 from odin_core.heuristics import table_lines
+from odin_core.learned_baseline import table_lines as learned_lines
 from odin_core.plugins import canonical_name
 from odin_core.recipe import load_recipe
 
@@ -80,16 +81,18 @@ def show_command(recipe, overrides, count, split, task, encoding):
 @recipe_argument
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def stats_command(recipe, overrides, as_json):
-    """Counts and answer distributions per task and split (yes/no balance, majority baselines), and how well
-    the shallow rules the rows record answer each task (heuristic baselines; ⚠ marks a shortcut)."""
+    """Counts and answer distributions per task and split (yes/no balance, majority baselines), how well
+    the shallow rules the rows record answer each task (heuristic baselines; ⚠ marks a shortcut), and the learned
+    shortcut baseline: a classifier over cheap features fitted on the training split (⚠ above its bound)."""
     loaded = load_recipe(recipe, overrides, require_model=False)
     report: dict = {}
     dataset = load_or_build(loaded, report_out=report)
     stats = answer_stats({split: dataset[split] for split in SPLITS})
     heuristics = heuristic_stats({split: dataset[split] for split in SPLITS})
+    learned = learned_stats({split: dataset[split] for split in SPLITS})
     if as_json:
-        click.echo(json.dumps({"stats": stats, "heuristics": heuristics, "dropped": report.get("dropped", {})},
-                              indent=2))
+        click.echo(json.dumps({"stats": stats, "heuristics": heuristics, "learned_baseline": learned,
+                               "dropped": report.get("dropped", {})}, indent=2))
         return
     for split in SPLITS:
         click.echo(f"{split}: {stats[split]['count']} examples"
@@ -110,6 +113,9 @@ def stats_command(recipe, overrides, as_json):
         if stats[split]["count"]:
             for line in table_lines(heuristics[split]):
                 click.echo(line)
+            if split in learned:
+                for line in learned_lines(learned[split]):
+                    click.echo(line)
     click.echo("detects: the smallest difference between two accuracies on these rows that a test finds "
                "80% of the time at the 5% level (accuracies near 50%); size the test split with it")
     if report.get("dropped_total"):

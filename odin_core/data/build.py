@@ -13,8 +13,10 @@ import time
 from dataclasses import dataclass
 
 from odin_core.chat import recipe_uses_chat
+from odin_core.data.adversarial import filter_split, shuffle_split
 from odin_core.data.examples import Generator, Plan, drop_summary, generate, to_dataset
 from odin_core.data.frozen import frozen_eval_set, frozen_graph_keys, frozen_with_columns
+from odin_core.data.relabel import random_ids
 from odin_core.data.splits import assign_splits, collect_hypergraphs
 from odin_core.errors import DataError, RecipeError
 from odin_core.layout import SPLITS
@@ -22,7 +24,7 @@ from odin_core.plugins import get_component
 from odin_core.recipe import expand_tasks
 
 #: bump when the same recipe would build different examples
-BUILDER_VERSION = "2"
+BUILDER_VERSION = "3"
 
 
 @dataclass
@@ -53,7 +55,8 @@ def _setup_components(recipe) -> Components:
 
 
 def _setup_plan(recipe, comps: Components) -> Plan:
-    plan = Plan(comps.task_names, comps.tasks, comps.encoder_names, comps.encoders, recipe.data.balance_yes_no)
+    plan = Plan(comps.task_names, comps.tasks, comps.encoder_names, comps.encoders, recipe.data.balance_yes_no,
+                recipe.seed)
     if not plan.pairs:
         raise RecipeError("every selected task needs a high-order encoding and only low-order ones are listed",
                           file=recipe.path, key="data.encodings")
@@ -97,11 +100,26 @@ def _frozen_subset(frozen, comps: Components, per_task: int | None):
     return frozen if len(keep) == len(frozen) else frozen.select(keep)
 
 
-def build_dataset(recipe, transform=None):
+def _filter(recipe, rows, counts, plan, drops, adversarial: bool) -> dict:
+    """Step 4b in place: per split, predictable rows dropped down to the requested counts (``adversarial``), or
+    only duplicates dropped; every split shuffled. Returns the filter's log per split."""
+    task_order = [name for name, _ in plan.pairs]
+    log = {}
+    for split in SPLITS:
+        if adversarial and recipe.data.adversarial_pool > 1.0:
+            rows[split], log[split] = filter_split(rows[split], counts[split], task_order, recipe.seed, split, drops)
+        else:
+            rows[split] = shuffle_split(rows[split], recipe.seed, split, drops)
+    return log
+
+
+def build_dataset(recipe, transform=None, adversarial: bool = True, pool: float | None = None):
     """Build the recipe's datasets: ``(DatasetDict, report)``. The report says what was made, dropped and how fast.
 
     ``transform`` (a function of the list of hypergraphs) changes the sources' hypergraphs before they are split,
-    e.g. renames their vertices (``odin_core.data.relabel``)."""
+    e.g. renames their vertices (``odin_core.data.relabel``). ``adversarial = False`` generates ``pool`` (default
+    ``data.adversarial_pool``) times the requested rows and keeps them all (an extra split that pairs its rows with
+    the filtered test split's)."""
     from datasets import DatasetDict
 
     started = time.perf_counter()
@@ -112,6 +130,8 @@ def build_dataset(recipe, transform=None):
 
     # 1. hypergraphs
     graphs = collect_hypergraphs(recipe)
+    if data.ids == "random":
+        graphs = random_ids(graphs, recipe.seed)
     if transform is not None:
         graphs = transform(graphs)
     t_sources = time.perf_counter() - started
@@ -123,15 +143,20 @@ def build_dataset(recipe, transform=None):
     # 3-4. examples
     t_gen = time.perf_counter()
     generator = Generator(recipe, split_graphs, keys, plan, comps.tasks, comps.encoders, comps.families, chat)
-    rows, drops, gen_cpu = generate(generator, counts, data.num_proc)  # gen_cpu: summed over workers
+    factor = data.adversarial_pool if pool is None else pool
+    pooled = {split: round(n * factor) for split, n in counts.items()}
+    rows, drops, gen_cpu = generate(generator, pooled, data.num_proc)  # gen_cpu: summed over workers
     gen_seconds = time.perf_counter() - t_gen
+    t_filter = time.perf_counter()
+    filter_log = _filter(recipe, rows, counts, plan, drops, adversarial)
+    filter_seconds = time.perf_counter() - t_filter
 
     # 5. datasets
     splits = {split: to_dataset(rows[split], chat) for split in SPLITS}
     if frozen is not None:
         splits["test"] = frozen_with_columns(_frozen_subset(frozen, comps, data.frozen_per_task), chat)
     dataset = DatasetDict(splits)
-    made = sum(counts.values())
+    made = sum(pooled.values())
     report = {
         "recipe": recipe.name,
         "builder_version": BUILDER_VERSION,
@@ -147,7 +172,9 @@ def build_dataset(recipe, transform=None):
         "frozen_eval": data.frozen_eval,
         "messages": chat,
         "num_proc": data.num_proc,
+        "adversarial_filter": {"pool": factor if adversarial else 1.0, "generated": pooled, "tasks": filter_log},
         "seconds": {"sources": round(t_sources, 3), "examples": round(gen_seconds, 3),
+                    "filter": round(filter_seconds, 3),
                     "total": round(time.perf_counter() - started, 3)},
         "examples_per_second": round(made / gen_seconds, 1) if gen_seconds > 0 else None,
         # per core: CPU seconds the generating processes spent, so other load on the machine does not count

@@ -19,6 +19,7 @@ from odin_core.data.tokens import approx_tokens
 from odin_core.errors import DataError
 from odin_core.layout import COLUMNS, SPLITS
 from odin_core.seeds import derive_seed
+from odin_core.shortcut_features import FEATURES_KEY, row_features, source_family
 
 #: tries (each on a freshly drawn hypergraph) before an example counts as "no question"
 MAX_TRIES = 40
@@ -27,7 +28,8 @@ MAX_TRIES = 40
 class Plan:
     """What example ``i`` of a split is: which task, which encoding, which yes/no label."""
 
-    def __init__(self, task_names, tasks, encoder_names, encoders, balance):
+    def __init__(self, task_names, tasks, encoder_names, encoders, balance, seed: int = 0):
+        self.seed = seed
         self.pairs = []  # per task: the encodings that determine its answer
         self.skipped = []
         for name in task_names:
@@ -49,7 +51,10 @@ class Plan:
         encoding = usable[(k // 2) % len(usable)]  # each encoding twice in a row: once per label
         want = None
         if self.balance and self.tasks[task_name].answer_kind == "yes_no":
-            want = k % 2 == 0
+            # one Yes and one No in every pair of a task's examples, in an order drawn per pair, so that no
+            # label follows an example's index
+            flip = random.Random(derive_seed(self.seed, "label", task_name, k // 2)).random() < 0.5
+            want = (k % 2 == 0) != flip
         return task_name, encoding, want
 
 
@@ -113,6 +118,8 @@ class Generator:
         meta = dict(question.meta)
         meta["graph_key"] = self.keys[id(graph)]
         meta["prompt_tokens"] = tokens
+        meta[FEATURES_KEY] = row_features(shown, question.question, prompt, source_family(graph.params), encoding,
+                                          tokens, leave_out=getattr(task, "answer_features", ()))
         row = {
             "id": f"{split}-{i:06d}",
             "prompt": prompt,
@@ -250,6 +257,8 @@ def drop_summary(drops, budget) -> dict:
         "too_long": f"prompt over data.max_prompt_tokens = {budget} (approximate tokens); never truncated",
         "no_question": f"the task found no question in {MAX_TRIES} hypergraphs drawn from the split",
         "ambiguous": "the same prompt was generated with different answers (dropped on both sides)",
+        "duplicate": "the same prompt twice in a split (the first kept)",
+        "predictable": "a model over cheap features predicted it best among its task's pool (data.adversarial_pool)",
     }
     summary = {}
     for reason, text in reasons.items():

@@ -34,7 +34,7 @@ _PATTERNS = {"permuted": _VERTEX_ID, "words": _WORD}
 
 
 def rename_vertices(graphs, mode: str, seed: int) -> list:
-    """Every hypergraph with its vertices renamed: ``permuted`` (v0..v(n-1) shuffled, never the identity) or
+    """Every hypergraph with its vertices renamed: ``permuted`` (its own names shuffled, never the identity) or
     ``words`` (distinct words of ``WORDS``); hypergraph ``j`` is renamed from the seed ``(seed, j)``."""
     renamed = []
     for j, graph in enumerate(graphs):
@@ -44,7 +44,7 @@ def rename_vertices(graphs, mode: str, seed: int) -> list:
             order = list(range(n))
             while n > 1 and order == sorted(order):
                 rng.shuffle(order)
-            names = tuple(f"v{k}" for k in order)
+            names = tuple(graph.names[k] for k in order)
         elif mode == "words":
             if n > len(WORDS):
                 raise DataError(f"hypergraph {graph.graph_id!r} has {n} vertices, more than the {len(WORDS)} words "
@@ -53,6 +53,29 @@ def rename_vertices(graphs, mode: str, seed: int) -> list:
         else:
             raise ValueError(f"unknown vertex renaming {mode!r}; expected 'permuted' or 'words'")
         renamed.append(Hypergraph(names, graph.edges, graph.graph_id, graph.params, graph.edge_labels))
+    return renamed
+
+
+#: random ids are drawn from 0..max(ID_SPACE, 4 x the count) - 1
+ID_SPACE = 100
+
+
+def _draw_ids(rng, count: int, prefix: str) -> tuple[str, ...]:
+    return tuple(f"{prefix}{k}" for k in rng.sample(range(max(ID_SPACE, 4 * count)), count))
+
+
+def random_ids(graphs, seed: int) -> list:
+    """Every hypergraph with distinct ids drawn at random for its hyperedges (``e37``) and, where its vertices
+    are named by position (``v0, v1, ...``), for its vertices too: the largest id says nothing about a count.
+    Data names (``vertex_names = "data"``) are kept. Hypergraph ``j`` draws from the seed ``(seed, j)``."""
+    renamed = []
+    for j, graph in enumerate(graphs):
+        rng = random.Random(derive_seed(seed, "ids", j))
+        names = graph.names
+        if names == tuple(f"v{i}" for i in range(len(names))):
+            names = _draw_ids(rng, len(names), "v")
+        renamed.append(Hypergraph(names, graph.edges, graph.graph_id, graph.params,
+                                  _draw_ids(rng, graph.num_edges, "e")))
     return renamed
 
 

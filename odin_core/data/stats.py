@@ -56,3 +56,27 @@ def heuristic_stats(rows) -> dict:
         records = [dict(zip(present, values)) for values in zip(*(dataset[c] for c in present))]
         tables[split] = heuristic_table(records, split)
     return tables
+
+
+def learned_stats(rows) -> dict:
+    """``odin_core.learned_baseline.learned_baseline`` fitted on the training split and scored on each other
+    split that has rows (``{split: Dataset}``, as ``answer_stats``); {} without training rows. Per-row predictions
+    are left out."""
+    from odin_core.learned_baseline import learned_baseline
+
+    def records(dataset):
+        present = [c for c in ("id", *_HEURISTIC_COLUMNS) if c in dataset.column_names]
+        return [dict(zip(present, values)) for values in zip(*(dataset[c] for c in present))]
+
+    train = rows.get("train")
+    if train is None or len(train) == 0:
+        return {}
+    fitted_on = records(train)
+    tables = {}
+    for split, dataset in rows.items():
+        if split != "train" and len(dataset):
+            table = learned_baseline(fitted_on, records(dataset), split)
+            table.pop("predictions")
+            tables[split] = table
+    return tables
+

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from odin_core import files, processes
 from odin_core.errors import DataError, RecipeError
+from odin_core.recipe import run_form
 from odin_core.layout import ENVIRONMENT_FILE, RECIPE_FILE, RESUMES_LOG
 from odin_core.rundir import is_run_dir
 
@@ -78,7 +79,7 @@ def _same(a, b) -> bool:
 
 def recipe_changes(recorded: dict, recipe) -> dict[str, tuple]:
     """``{dotted key: (recorded value, new value)}`` of the settings that change what training does."""
-    current = tomllib.loads(files.to_toml(recipe.resolved()))  # the same normal form recipe.toml has
+    current = tomllib.loads(files.to_toml(run_form(recipe)))  # the same normal form recipe.toml has
     old, new = _flatten(recorded), _flatten(current)
     changed = {}
     for key in sorted(set(old) | set(new)):

@@ -48,6 +48,9 @@ def compare_runs(run_dirs, evaluation: str | None = None) -> dict:
             "macro_accuracy": overall.get("macro"), "macro_accuracy_ci95": overall.get("macro_ci95"),
             "base_accuracy": None if evaluation else task_accuracy(metrics.get("base") or {}).get("overall", {}).get("micro"),
             "majority_accuracy": task_accuracy(majority).get("overall", {}).get("micro"),
+            # per task the better of majority and the learned shortcut baseline: what the model must beat
+            "shortcut_accuracy": task_accuracy((get(stage, "baselines", "shortcut") if evaluation else
+                                                get(metrics, "baselines", "shortcut")) or {}).get("overall", {}).get("micro"),
             "format_errors": overall.get("format_errors"),
             "families": {family: v.get("macro") for family, v in families.items()},
             "stages": {} if evaluation else _stage_summaries(metrics),
@@ -111,18 +114,19 @@ def render_comparison(comparison: dict, fmt: str = "markdown") -> str:
         writer = csv.writer(out)
         writer.writerow(["run", "recipe", "model", "strategy", "parameters", "split", "examples", "accuracy", "accuracy_ci95_low",
                          "accuracy_ci95_high", "macro_accuracy", "macro_accuracy_ci95_low", "macro_accuracy_ci95_high",
-                         "base_accuracy", "majority_accuracy", "format_errors", *families])
+                         "base_accuracy", "majority_accuracy", "shortcut_accuracy", "format_errors", *families])
         for r in runs:
             writer.writerow([r["run"], r["recipe"], r["model"], r.get("strategy"), r["parameters"], r["split"], r["examples"],
                              r["accuracy"], *_bounds(r.get("accuracy_ci95")), r["macro_accuracy"],
                              *_bounds(r.get("macro_accuracy_ci95")), r["base_accuracy"], r["majority_accuracy"],
-                             r["format_errors"], *[r["families"].get(f) for f in families]])
+                             r["shortcut_accuracy"], r["format_errors"], *[r["families"].get(f) for f in families]])
         return out.getvalue()
     header = ["run", "model", "parameters", "split", "n", "accuracy %", "95% CI", "macro %", "base %", "majority %",
-              "format errors", *[f"{f} %" for f in families]]
+              "shortcut %", "format errors", *[f"{f} %" for f in families]]
     rows = [[r["run"], r["model"] or "–", params(r["parameters"]), r["split"] or "–", num(r["examples"]),
              pct(r["accuracy"]), interval(r.get("accuracy_ci95")), pct(r["macro_accuracy"]), pct(r["base_accuracy"]),
-             pct(r["majority_accuracy"]), num(r["format_errors"]), *[pct(r["families"].get(f)) for f in families]]
+             pct(r["majority_accuracy"]), pct(r["shortcut_accuracy"]), num(r["format_errors"]),
+             *[pct(r["families"].get(f)) for f in families]]
             for r in runs]
     text = table(header, rows) + "\n"
     stage_rows = [[r["run"], stage_label(label, r.get("strategy")), num(s.get("examples")), pct(s.get("accuracy")),

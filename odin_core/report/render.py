@@ -26,15 +26,18 @@ from odin_core.stats import minimum_detectable_difference
 #: (label, predictions file) of the stages a run report compares
 STAGE_FILES = {"base": predictions_file("base"), "zero-shot": predictions_file("zero_shot"),
                "k-shot": predictions_file("k_shot"), "trained": predictions_file("trained"),
-               "majority": predictions_file("baseline-majority")}
+               "majority": predictions_file("baseline-majority"), "learned": predictions_file("baseline-learned"),
+               "shortcut": predictions_file("baseline-shortcut")}
 #: the paired comparisons a run report tests: (label, first stage, second stage)
 COMPARISONS = (("trained vs base", "trained", "base"), ("trained vs zero-shot", "trained", "zero-shot"),
                ("trained vs k-shot", "trained", "k-shot"), ("trained vs majority", "trained", "majority"),
+               ("trained vs shortcut", "trained", "shortcut"),
                ("k-shot vs zero-shot", "k-shot", "zero-shot"), ("base vs majority", "base", "majority"))
 
 
 def stages_of(metrics: dict) -> list[tuple[str, dict]]:
-    """(label, stage record) of base, trained and the majority baseline, where present."""
+    """(label, stage record) of base, prompted, trained and the baselines (majority, learned, shortcut), where
+    present."""
     stages = []
     if isinstance(metrics.get("base"), dict):
         stages.append(("base", metrics["base"]))
@@ -44,8 +47,9 @@ def stages_of(metrics: dict) -> list[tuple[str, dict]]:
             stages.append((label, record))
     if isinstance(metrics.get("trained"), dict):
         stages.append(("trained", metrics["trained"]))
-    if isinstance(get(metrics, "baselines", "majority"), dict):
-        stages.append(("majority", metrics["baselines"]["majority"]))
+    for key in ("majority", "learned", "shortcut"):  # shortcut: per task the better of majority and learned
+        if isinstance(get(metrics, "baselines", key), dict):
+            stages.append((key, metrics["baselines"][key]))
     return stages
 
 
@@ -144,14 +148,20 @@ def _per_task_section(metrics: dict, tests: dict) -> list[str]:
                      pct(acc.get("trained")), interval(ci.get("trained") or ci.get("base")),
                      delta(acc.get("trained"), acc.get("base")), _task_test(tests, "trained vs base", task),
                      pct(acc.get("majority")), delta(acc.get("trained"), acc.get("majority")),
-                     _task_test(tests, "trained vs majority", task), errors or "–",
+                     _task_test(tests, "trained vs majority", task), pct(acc.get("learned")),
+                     pct(acc.get("shortcut")), delta(acc.get("trained"), acc.get("shortcut")),
+                     _task_test(tests, "trained vs shortcut", task), errors or "–",
                      *heuristic_cells(metrics, task)])
     prompted_header = [f"{label} %" for label in ("zero-shot", "k-shot") if label in per]
     header = ["task", "family", "n", "base %", *prompted_header, "trained %", "trained 95% CI", "Δ trained−base",
-              "p (vs base)", "majority %", "Δ trained−majority", "p (vs majority)", "format errors (base/trained)",
+              "p (vs base)", "majority %", "Δ trained−majority", "p (vs majority)", "learned baseline %",
+              "shortcut %", "Δ trained−shortcut", "p (vs shortcut)", "format errors (base/trained)",
               *heuristic_header(metrics)]
     return ["## Accuracy per task", "", table(header, rows), "",
-            "p: exact McNemar test on the task's rows, Holm-corrected over tasks; n.s. = not significant at 5%.", "",
+            "p: exact McNemar test on the task's rows, Holm-corrected over tasks; n.s. = not significant at 5%. "
+            "Learned baseline: a classifier over cheap features of each question (sizes, degrees, components, ids, "
+            "source, what the question names), fitted on the training split; shortcut: per task the better of "
+            "majority and learned baseline on these rows, the baseline the trained model must beat.", "",
             *heuristic_note(metrics)]
 
 

@@ -41,6 +41,10 @@ class TaskOptions(BaseModel):
 class Task:
     """Base of the built-in tasks: keeps the validated options (``TaskOptions`` defaults when none)."""
 
+    #: shortcut features (``odin_core.shortcut_features``) that are this task's answer itself (a degree
+    #: question's asked degree): the learned shortcut baseline never sees them
+    answer_features: tuple[str, ...] = ()
+
     def __init__(self, options=None):
         self.options = options if options is not None else TaskOptions()
 

@@ -35,6 +35,7 @@ class HyperedgeDegree(Task):
     family = "high_order"
     answer_kind = "count"
     needs_high_order = True
+    answer_features = ("asked_edge_size_min", "asked_edge_size_max")
 
     def generate(self, graph, rng, want=None):
         if graph.num_edges == 0:
@@ -224,6 +225,7 @@ class SharedVertices(Task):
     family = "high_order"
     answer_kind = "vertex_set"
     needs_high_order = True
+    answer_features = ("asked_edges_overlap",)
 
     def generate(self, graph, rng, want=None):
         m = graph.num_edges

@@ -41,6 +41,7 @@ class VertexCount(Task):
     family = "low_order"
     answer_kind = "count"
     needs_high_order = False
+    answer_features = ("vertices",)
 
     def generate(self, graph, rng, want=None):
         if graph.num_vertices == 0:
@@ -56,6 +57,7 @@ class HyperedgeCount(Task):
     family = "low_order"
     answer_kind = "count"
     needs_high_order = False
+    answer_features = ("hyperedges",)
 
     def generate(self, graph, rng, want=None):
         if graph.num_edges == 0:
@@ -71,6 +73,7 @@ class VertexDegree(Task):
     family = "low_order"
     answer_kind = "count"
     needs_high_order = True  # the clique expansion does not show how many hyperedges hold a vertex
+    answer_features = ("asked_degree_min", "asked_degree_max")
 
     def generate(self, graph, rng, want=None):
         members = [v for v, edges in enumerate(graph.incidence) if edges]
@@ -88,6 +91,7 @@ class VertexConnection(Task):
     family = "low_order"
     answer_kind = "yes_no"
     needs_high_order = False
+    answer_features = ("asked_pair_coverage",)
 
     def generate(self, graph, rng, want=None):
         active = active_vertices(graph)
@@ -171,8 +175,11 @@ class ShortestPath(Task):
         active = active_vertices(graph)
         if len(active) < 2:
             return None
-        u, v = rng.sample(active, 2)
+        u = rng.choice(active)
         reached = hops(graph, u)
+        # the target's distance drawn first, each length (and "no path") equally likely: "1 if the two share a
+        # hyperedge, else 2" no longer answers most questions
+        v = stratified(rng, [w for w in active if w != u], lambda w: reached.get(w, -1))
         text = (f"What is the length of the shortest path from vertex {graph.names[u]} to vertex {graph.names[v]}, "
                 f"where each step moves between two vertices that share a hyperedge? {PATH_FORMAT}")
         return Question([graph], text, self.answer_kind, reached.get(v), rationale=bfs_trace(graph, u, v))
@@ -183,7 +190,8 @@ class Reachability(Task):
 
     Both vertices are always in some hyperedge: a "No" pairs vertices of two
     different components, never an isolated vertex (which a model would spot
-    without following any path).
+    without following any path). With a wanted label, "Yes" and "No" are both asked
+    about hypergraphs of several components, and most "Yes" pairs share no hyperedge.
     """
 
     family = "low_order"
@@ -200,8 +208,14 @@ class Reachability(Task):
         else:
             u = rng.choice(active)
             component = hops(graph, u)
+            if len(component) == len(active):  # one component: the answer would be Yes whatever is asked
+                return None
             if want:
-                v = rng.choice([w for w in component if w != u])
+                # "Yes" and "No" both come from hypergraphs of several components; most "Yes" pairs share no
+                # hyperedge (a share of hard_negatives, as far as the component allows)
+                far = [w for w, d in component.items() if d >= 2]
+                v = rng.choice(far if far and rng.random() < self.hard_negatives else
+                               [w for w in component if w != u])
             else:
                 outside = [w for w in active if w not in component]
                 if not outside:  # one component holds every active vertex: ask another hypergraph
