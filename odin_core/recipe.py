@@ -23,7 +23,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from odin_core import console
-from odin_core.errors import RecipeError
+from odin_core.errors import OdinError, RecipeError
 from odin_core.files import read_utf8
 from odin_core.layout import COLUMNS
 from odin_core.plugins import Component, canonical_name, get_component, is_builtin, registry
@@ -438,6 +438,29 @@ def _remote_code_warnings(chain, overrides, data) -> list[str]:
             "from the model's folder or repository with your permissions; use it only with a model you trust"]
 
 
+def _encoding_warnings(recipe: Recipe, path) -> list[str]:
+    """A named task that no listed encoding can express builds no rows: say so instead of building 0 rows."""
+    try:
+        orders = [getattr(get_component("encoder", name).create(entry.options), "order", "high")
+                  for name, entry in zip(recipe.data.encoding_names, recipe.data.encodings)]
+    except OdinError:
+        return []  # an unknown encoder is an error elsewhere
+    if "high" in orders:
+        return []
+    out = []
+    for i, entry in enumerate(recipe.data.tasks):
+        if entry.name in (ALL_TASKS, ALL_WITH_PLUGINS) or entry.name in TASK_FAMILIES:
+            continue
+        try:
+            task = get_component("task", entry.name).create(entry.options)
+        except OdinError:
+            continue
+        if getattr(task, "needs_high_order", False):
+            out.append(f"warning: {path}: data.tasks.{i}: {entry.name!r} needs a high-order encoding and every "
+                       "encoding in data.encodings is low-order: it builds no rows; add e.g. hypernetx.n_set")
+    return out
+
+
 def load_recipe(path, overrides=None, *, require_model: bool = True) -> Recipe:
     """Read, merge, override and validate a recipe file (``require_model=False``: data-only recipes too).
 
@@ -447,6 +470,7 @@ def load_recipe(path, overrides=None, *, require_model: bool = True) -> Recipe:
     data = apply_overrides(load_raw(path, files=chain), overrides)
     warnings = _remote_code_warnings(chain, overrides, data)
     recipe = validate(data, file=path, require_model=require_model)
+    warnings += _encoding_warnings(recipe, path)
     for warning in warnings:
         console.warn(warning)
     recipe.warnings.extend(warnings)

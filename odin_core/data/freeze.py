@@ -50,15 +50,20 @@ def build_extra_split(recipe, name: str, test_rows=None) -> tuple[list[dict], di
     extra = recipe.data.extra_splits[name]
     sub = split_recipe(recipe, name)
     transform = None
+    pairs = extra.vertex_names != "keep" and extra.sources is None and test_rows is not None
     if extra.vertex_names != "keep":
         transform = lambda graphs: rename_vertices(graphs, extra.vertex_names, recipe.seed)  # noqa: E731
-    dataset, report = build_dataset(sub, transform=transform)
+    # a split pairing with the test split keeps its pool unfiltered: its rows are those of the filtered test split
+    dataset, report = build_dataset(sub, transform=transform, adversarial=not pairs)
     rows = list(dataset["test"])
+    if pairs:
+        kept = {row["id"] for row in test_rows}
+        rows = [row for row in rows if row["id"] in kept]
     info = {"description": extra.description, "vertex_names": extra.vertex_names,
             "sources": "main" if extra.sources is None else [e.resolved() for e in extra.sources],
             "max_prompt_tokens": sub.data.max_prompt_tokens, "requested": sub.data.num_examples.test,
             "dropped": report["dropped"], "pairs_with": None}
-    if extra.vertex_names != "keep" and extra.sources is None and test_rows is not None:
+    if pairs:
         rows, left_out = pair_rows(test_rows, rows, extra.vertex_names)
         info.update(pairs_with="test", left_out=left_out)
     return rows, info
