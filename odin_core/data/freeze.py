@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import statistics
+from collections import Counter
 from pathlib import Path
 
 from odin_core.data.build import BUILDER_VERSION, build_dataset
@@ -65,8 +66,26 @@ def build_extra_split(recipe, name: str, test_rows=None) -> tuple[list[dict], di
             "dropped": report["dropped"], "pairs_with": None}
     if pairs:
         rows, left_out = pair_rows(test_rows, rows, extra.vertex_names)
+        rows, left_out["unbalanced"] = balanced_yes_no(rows)
         info.update(pairs_with="test", left_out=left_out)
     return rows, info
+
+
+def balanced_yes_no(rows: list[dict]) -> tuple[list[dict], int]:
+    """(``rows`` with as many "Yes" as "No" rows in each yes/no task, the first ones kept; how many were left out)."""
+    counts: dict[str, Counter] = {}
+    for row in rows:
+        if row["answer_kind"] == "yes_no":
+            counts.setdefault(row["task"], Counter())[row["answer"]] += 1
+    room = {task: {label: min(c.values()) if len(c) == 2 else 0 for label in c} for task, c in counts.items()}
+    kept = []
+    for row in rows:
+        if row["answer_kind"] == "yes_no":
+            if room[row["task"]][row["answer"]] == 0:
+                continue
+            room[row["task"]][row["answer"]] -= 1
+        kept.append(row)
+    return kept, len(rows) - len(kept)
 
 
 def _body(rows, prefix: str) -> bytes:
