@@ -142,8 +142,21 @@ def _score(correct: int, n: int) -> dict:
     return {"correct": correct, "n": n, "accuracy": correct / n if n else None, "ci95": list(wilson_interval(correct, n))}
 
 
-def learned_baseline(train_rows, eval_rows, split: str | None = None) -> dict:
-    """Fit per task on ``train_rows``, score on ``eval_rows``. Returns::
+def fit_tasks(train_rows) -> dict:
+    """Every model of ``MODELS`` fitted per task on ``train_rows`` (rows with features):
+    {task: {model: fitted}}. Score splits with ``learned_baseline(..., fitted=...)``."""
+    import numpy as np
+
+    fitted = {}
+    for task, rows in _by_task(train_rows).items():
+        x = np.array([x for _, x, _ in rows], dtype=float)
+        y = [y for _, _, y in rows]
+        fitted[task] = {name: fit(name, x, y) for name in MODELS} | {"_rows": len(rows)}
+    return fitted
+
+
+def learned_baseline(train_rows, eval_rows, split: str | None = None, fitted: dict | None = None) -> dict:
+    """Fit per task on ``train_rows`` (or use ``fitted``, from ``fit_tasks``), score on ``eval_rows``. Returns::
 
         {"split": split, "models": [...], "tasks": {task: {"answer_kind", "n", "train_rows", "bound",
             "majority_share", "models": {model: {"correct", "n", "accuracy", "ci95"}},
@@ -154,23 +167,22 @@ def learned_baseline(train_rows, eval_rows, split: str | None = None) -> dict:
     """
     import numpy as np
 
-    train, evaluated = _by_task(train_rows), _by_task(eval_rows)
+    fitted = fit_tasks(train_rows) if fitted is None else fitted
+    evaluated = _by_task(eval_rows)
     tasks, predictions = {}, {}
     for task in sorted(evaluated):
         rows = evaluated[task]
-        fitted_on = train.get(task) or []
-        if not fitted_on:
+        if task not in fitted:
             continue
         kind = rows[0][0].get("answer_kind") or ""
-        x_train = np.array([x for _, x, _ in fitted_on], dtype=float)
-        y_train = [y for _, _, y in fitted_on]
         x_eval = np.array([x for _, x, _ in rows], dtype=float)
         gold = [y for _, _, y in rows]
-        entry = {"answer_kind": kind, "n": len(rows), "train_rows": len(fitted_on), "bound": bound_for(kind, gold),
-                 "majority_share": max(Counter(gold).values()) / len(gold), "models": {}}
+        entry = {"answer_kind": kind, "n": len(rows), "train_rows": fitted[task]["_rows"],
+                 "bound": bound_for(kind, gold), "majority_share": max(Counter(gold).values()) / len(gold),
+                 "models": {}}
         answers = {}
         for name in MODELS:
-            guessed = list(predict(fit(name, x_train, y_train), x_eval))
+            guessed = predict(fitted[task][name], x_eval)
             answers[name] = guessed
             entry["models"][name] = _score(sum(g == y for g, y in zip(guessed, gold)), len(gold))
         best = max(MODELS, key=lambda name: (entry["models"][name]["correct"], -MODELS.index(name)))
@@ -232,4 +244,4 @@ def table_lines(table: dict, indent: str = "  ") -> list[str]:
 
 
 __all__ = ["MODELS", "YES_NO_BOUND", "MARGIN", "answer_label", "features_of", "bound_for", "make_model", "fit",
-           "learned_baseline", "cross_validated_truth", "table_lines"]
+           "fit_tasks", "learned_baseline", "cross_validated_truth", "table_lines"]

@@ -62,7 +62,7 @@ def learned_stats(rows) -> dict:
     """``odin_core.learned_baseline.learned_baseline`` fitted on the training split and scored on each other
     split that has rows (``{split: Dataset}``, as ``answer_stats``); {} without training rows. Per-row predictions
     are left out."""
-    from odin_core.learned_baseline import learned_baseline
+    from odin_core.learned_baseline import fit_tasks, learned_baseline
 
     def records(dataset):
         present = [c for c in ("id", *_HEURISTIC_COLUMNS) if c in dataset.column_names]
@@ -72,10 +72,11 @@ def learned_stats(rows) -> dict:
     if train is None or len(train) == 0:
         return {}
     fitted_on = records(train)
+    fitted = fit_tasks(fitted_on)
     tables = {}
     for split, dataset in rows.items():
         if split != "train" and len(dataset):
-            table = learned_baseline(fitted_on, records(dataset), split)
+            table = learned_baseline(fitted_on, records(dataset), split, fitted=fitted)
             table.pop("predictions")
             tables[split] = table
     return tables

@@ -14,9 +14,22 @@ from datetime import date
 from pathlib import Path
 
 from odin_core import data
-from odin_core.learned_baseline import learned_baseline, table_lines
+from odin_core.learned_baseline import fit_tasks, learned_baseline, table_lines
 from odin_core.machine import cpu_bf16
 from odin_core.recipe import load_recipe
+
+
+def markdown(result: dict) -> str:
+    """The docs table: per task of the test split, majority share, learned baseline with its interval, bound."""
+    lines = ["| task | rows | majority % | learned baseline % [95% CI] | model | bound % | above bound |",
+             "|---|---|---|---|---|---|---|"]
+    for task, entry in result["tables"]["test"]["tasks"].items():
+        best = entry["best"]
+        low, high = best["ci95"]
+        lines.append(f"| {task.split('.', 1)[1]} | {entry['n']} | {100 * entry['majority_share']:.1f} | "
+                     f"{100 * best['accuracy']:.1f} [{100 * low:.1f}, {100 * high:.1f}] | {best['model']} | "
+                     f"{100 * entry['bound']:.1f} | {'yes' if entry['flagged'] else 'no'} |")
+    return "\n".join(lines)
 
 
 def main(path: str, out: str) -> None:
@@ -25,10 +38,12 @@ def main(path: str, out: str) -> None:
     dataset, report = data.build_dataset(recipe)
     train = list(dataset["train"])
     print(f"built in {time.time() - started:.0f} s: {report['examples']}")
-    tables = {"test": learned_baseline(train, list(dataset["test"]), "test")}
+    fitted = fit_tasks(train)  # once: every split is scored by the same models
+    tables = {"test": learned_baseline(train, list(dataset["test"]), "test", fitted=fitted)}
     for split in data.frozen_splits(recipe.data.frozen_eval):
         if split != "test":
-            tables[split] = learned_baseline(train, list(data.frozen_eval_set(recipe.data.frozen_eval, split)), split)
+            rows = list(data.frozen_eval_set(recipe.data.frozen_eval, split))
+            tables[split] = learned_baseline(train, rows, split, fitted=fitted)
     for split, table in tables.items():
         table.pop("predictions")
         print(f"\n{split}:")
@@ -37,6 +52,7 @@ def main(path: str, out: str) -> None:
               "date": date.today().isoformat(), "machine": f"{platform.processor() or platform.machine()}, "
               f"bf16 {'yes' if cpu_bf16() else 'no'}", "seconds": round(time.time() - started), "tables": tables}
     Path(out).write_text(json.dumps(result, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    print("\n" + markdown(result))
 
 
 if __name__ == "__main__":

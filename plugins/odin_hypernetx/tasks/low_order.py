@@ -41,7 +41,9 @@ class VertexCount(Task):
     family = "low_order"
     answer_kind = "count"
     needs_high_order = False
-    answer_features = ("vertices",)
+    # the count itself and every ratio that gives it back with another feature (m / (m/n), sum of sizes / mean)
+    answer_features = ("vertices", "hyperedges_per_vertex", "degree_mean", "largest_component_share", "clique_density",
+                       "clique_degree_mean")
 
     def generate(self, graph, rng, want=None):
         if graph.num_vertices == 0:
@@ -57,7 +59,8 @@ class HyperedgeCount(Task):
     family = "low_order"
     answer_kind = "count"
     needs_high_order = False
-    answer_features = ("hyperedges",)
+    answer_features = ("hyperedges", "hyperedges_per_vertex", "edge_size_mean", "edge_size_2_share", "degree_mean",
+                       "repeated_edges")
 
     def generate(self, graph, rng, want=None):
         if graph.num_edges == 0:

@@ -1,0 +1,70 @@
+"""Study figures recomputed from their committed evidence: each run's per-row predictions give the accuracies,
+intervals and paired p-values its README states and its metrics.json holds."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+import re
+from pathlib import Path
+
+import pytest
+
+from odin_core.stats import wilson_interval
+
+pytestmark = pytest.mark.timeout(60)
+
+STUDY = Path(__file__).resolve().parent.parent / "studies" / "learning_mechanics"
+
+
+def outcomes(run: Path, stage: str) -> dict[str, bool]:
+    with gzip.open(run / f"predictions-{stage}.jsonl.gz", "rt", encoding="utf-8") as fh:
+        return {r["row_key"]: bool(r["correct"]) for r in map(json.loads, fh)}
+
+
+def mcnemar(only_a: int, only_b: int) -> float:
+    """Exact two-sided McNemar p-value, computed here from the binomial distribution."""
+    n = only_a + only_b
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, k) for k in range(min(only_a, only_b) + 1)) / 2 ** n
+    return min(1.0, 2 * tail)
+
+
+def table_rows() -> dict[str, list[str]]:
+    rows = {}
+    for line in (STUDY / "README.md").read_text(encoding="utf-8").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if re.fullmatch(r"q\d+ \(.*\)", cells[0]):
+            rows[cells[0].split()[0]] = cells
+    return rows
+
+
+@pytest.mark.parametrize("name", ["q1", "q2"])
+def test_readme_figures_come_from_the_predictions(name):
+    run = STUDY / "runs" / name
+    trained = outcomes(run, "trained")
+    shortcut = outcomes(run, "baseline-shortcut")
+    majority = outcomes(run, "baseline-majority")
+    learned = outcomes(run, "baseline-learned")
+    assert set(trained) == set(shortcut) == set(majority) == set(learned) and len(trained) == 180
+    n = len(trained)
+    acc = {stage: sum(o.values()) / n for stage, o in
+           (("trained", trained), ("majority", majority), ("learned", learned), ("shortcut", shortcut))}
+    only_a = sum(trained[k] and not shortcut[k] for k in trained)
+    only_b = sum(shortcut[k] and not trained[k] for k in trained)
+    p = mcnemar(only_a, only_b)
+    low, high = wilson_interval(sum(trained.values()), n)
+    cells = table_rows()[name]
+    assert cells[1] == f"{100 * acc['trained']:.1f} [{100 * low:.1f}, {100 * high:.1f}]"
+    assert [float(c) for c in cells[2:5]] == [round(100 * acc[s], 1) for s in ("majority", "learned", "shortcut")]
+    assert float(cells[5].replace("−", "-")) == round(100 * (acc["trained"] - acc["shortcut"]), 1)
+    assert float(cells[6]) == float(f"{p:.2g}") or abs(float(cells[6]) - p) < 5e-5
+    # and metrics.json says the same
+    metrics = json.loads((run / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["trained"]["metrics"]["metrics.task_accuracy"]["overall"]["micro"] == pytest.approx(acc["trained"])
+    assert metrics["comparisons"]["trained vs shortcut"]["overall"]["p_value"] == pytest.approx(p)
+    # the loss log is there, one record per logging step
+    losses = [json.loads(line) for line in (run / "metrics.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert sum("loss" in r for r in losses) == 40
