@@ -68,3 +68,48 @@ def test_readme_figures_come_from_the_predictions(name):
     # the loss log is there, one record per logging step
     losses = [json.loads(line) for line in (run / "metrics.jsonl").read_text(encoding="utf-8").splitlines()]
     assert sum("loss" in r for r in losses) == 40
+
+
+def test_the_v3_table_in_the_docs_is_the_measurement():
+    """docs/data.md's learned-baseline table on hypergraph-eval-v3 is learned_v3.json, and each accuracy, interval
+    and flag in the JSON follows from its own counts."""
+    from odin_core.learned_baseline import YES_NO_BOUND
+
+    root = Path(__file__).resolve().parent.parent
+    result = json.loads((root / "studies" / "benchmark_validity" / "learned_v3.json").read_text(encoding="utf-8"))
+    tasks = result["tables"]["test"]["tasks"]
+    docs = (root / "docs" / "data.md").read_text(encoding="utf-8")
+    section = docs.split("### The learned baseline on hypergraph-eval-v3", 1)[1]
+    rows = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 7 and f"hypernetx.{cells[0]}" in tasks:
+            rows[f"hypernetx.{cells[0]}"] = cells
+    assert set(rows) == set(tasks) and len(tasks) == 17
+    for task, entry in tasks.items():
+        best = entry["best"]
+        assert best["accuracy"] == pytest.approx(best["correct"] / best["n"])
+        assert best["correct"] == max(m["correct"] for m in entry["models"].values())
+        low, high = wilson_interval(best["correct"], best["n"])
+        cells = rows[task]
+        assert cells[3] == f"{100 * best['accuracy']:.1f} [{100 * low:.1f}, {100 * high:.1f}]"
+        flagged = best["accuracy"] > entry["bound"] + 1e-12
+        assert cells[6] == ("yes" if flagged else "no") and entry["flagged"] == flagged
+        if entry["answer_kind"] == "yes_no":
+            assert entry["bound"] == YES_NO_BOUND
+    flagged = sum(e["flagged"] for e in tasks.values())
+    assert f"**{flagged} of 17 tasks stay flagged**" in section
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    assert f"On v3, {flagged} of its 17 tasks are still above their" in readme
+
+
+def test_the_copy_failure_is_what_the_traces_show():
+    """README: the first id q2's traces name is the asked one on 14 of 180 rows."""
+    import re
+
+    with gzip.open(STUDY / "runs" / "q2" / "predictions-trained.jsonl.gz", "rt", encoding="utf-8") as fh:
+        rows = [json.loads(line) for line in fh]
+    first = re.compile(r"\b[ve]\d+\b")
+    copied = sum(bool(first.findall(r["expected"])) and first.findall(r["expected"])[:1] == first.findall(
+        r["generated"])[:1] for r in rows)
+    assert len(rows) == 180 and f"**{copied} of 180**" in (STUDY / "README.md").read_text(encoding="utf-8")
