@@ -12,7 +12,7 @@ are reported). A task is flagged when it beats ``bound_for``: 60% on a balanced
 yes/no task, the majority answer's share plus 10 points on any other.
 
 Rows without features (datasets built before builder version 3) are left out; a task
-with no such rows has no entry.
+with no such rows, or fewer than ``MIN_TRAIN_ROWS`` training rows, has no entry.
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ YES_NO_BOUND = 0.60
 MARGIN = 0.10
 #: a yes/no task whose majority answer is at most this share counts as balanced
 BALANCED = 0.55
+#: a task with fewer training rows gets no learned baseline (nothing can be learned from a handful of rows)
+MIN_TRAIN_ROWS = 20
 
 
 def answer_label(row) -> str:
@@ -149,6 +151,8 @@ def fit_tasks(train_rows) -> dict:
 
     fitted = {}
     for task, rows in _by_task(train_rows).items():
+        if len(rows) < MIN_TRAIN_ROWS:
+            continue
         x = np.array([x for _, x, _ in rows], dtype=float)
         y = [y for _, _, y in rows]
         fitted[task] = {name: fit(name, x, y) for name in MODELS} | {"_rows": len(rows)}

@@ -141,3 +141,19 @@ def test_counts_cannot_be_read_off_ids(splits):
         rows = [r for r in splits["test"] if r["task"] == task]
         hits = sum(json.loads(r["meta"])[FEATURES_KEY][feature] + 1 == json.loads(r["answer"]) for r in rows)
         assert len(rows) == 140 and hits / len(rows) < 0.05, (task, hits)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_v3_rebuilds_byte_for_byte_from_its_recipe(tmp_path):
+    """``odin data freeze recipes/base/hypergraph_eval_v3.toml`` writes exactly the committed files."""
+    from pathlib import Path
+
+    from odin_core.data import write_frozen_eval_set
+    from odin_core.recipe import load_recipe
+
+    root = Path(__file__).resolve().parent.parent
+    recipe = load_recipe(root / "recipes" / "base" / "hypergraph_eval_v3.toml", require_model=False)
+    folder, _ = write_frozen_eval_set(recipe, SET, tmp_path / SET)
+    committed = (root / "data" / SET / "SHA256SUMS").read_text(encoding="utf-8")
+    assert (folder / "SHA256SUMS").read_text(encoding="utf-8") == committed

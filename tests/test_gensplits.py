@@ -153,9 +153,9 @@ def test_relabelled_rows_pair_one_to_one_with_the_test_rows(frozen, split):
     assert info["pairs_with"] == "test" and info["left_out"]["unpaired"] <= 1  # one original may be over the budget
     paired = [data.paired_id(row["id"]) for row in relabelled]
     assert len(set(paired)) == len(paired) and set(paired) <= set(originals)
-    # the first 68 questions of the test split, less those the build dropped or that name no vertex
-    dropped = sum(d["count"] for d in info["dropped"].values())
-    assert len(relabelled) + sum(info["left_out"].values()) + dropped == 68 and len(relabelled) >= 60
+    # test rows among the first questions generated (the pool is data.adversarial_pool times the request):
+    # those the filter kept in the test split, less the ones left out to keep yes/no tasks balanced
+    assert len(relabelled) >= 30 and info["left_out"]["unbalanced"] <= len(relabelled)
     for row in relabelled:
         first = originals[data.paired_id(row["id"])]
         assert row["task"] == first["task"] and row["encoding"] == first["encoding"]

@@ -201,3 +201,22 @@ def test_all_means_the_built_in_tasks(core_plugin):
     extra = [name for name in registered if name not in builtin]
     assert extra, registered
     assert expand_tasks([extra[0]]) == [extra[0]]
+
+
+def test_a_run_scores_the_learned_and_shortcut_baselines(built):
+    """``trivial_baselines``: ``learned`` answers each row from its features, ``shortcut`` takes per task the
+    better of majority and learned on the evaluated rows (never below either)."""
+    from odin_core.evaluate import trivial_baselines
+    from odin_core.records import task_accuracy
+
+    recipe, dataset, _ = built
+    result = trivial_baselines(recipe, dataset)
+    assert {"majority", "learned", "shortcut"} <= set(result)
+    per = {name: task_accuracy(result[name]).get("per_task") or {} for name in ("majority", "learned", "shortcut")}
+    assert set(per["shortcut"]) == set(per["majority"])
+    for task, entry in per["shortcut"].items():
+        others = [per[name][task]["accuracy"] for name in ("majority", "learned") if task in per[name]]
+        assert entry["accuracy"] == pytest.approx(max(others))
+        assert result["shortcut"]["answers"]["chosen"][task] in ("majority", "learned")
+    # the stage's table is the learned baseline fitted on the training split
+    assert set(result["learned"]["answers"]["tasks"]) == set(per["learned"])

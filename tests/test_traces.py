@@ -297,7 +297,8 @@ def test_every_task_but_discrimination_has_a_checked_trace():
 @pytest.mark.parametrize("name", sorted(TASKS))
 def test_traces_agree_with_answers(name, graphs, structures):
     asked = questions(name, graphs, structures)
-    assert len(asked) > 100
+    # reachability asks only about hypergraphs of several components, a minority of the random ones
+    assert len(asked) > (40 if name == "reachability" else 100)
     for graph, q in asked:
         if name in WITHOUT_TRACE:
             assert q.rationale == ""

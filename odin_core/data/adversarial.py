@@ -22,6 +22,8 @@ from odin_core.seeds import derive_seed
 
 #: share of a task's pool dropped per round at most (AFLite removes a slice, then fits again)
 SLICE = 0.25
+#: a task's pool smaller than this is cut to size without fitting (a few dozen rows teach a classifier nothing)
+MIN_POOL = 25
 
 
 def drop_duplicate_prompts(rows: list[dict], drops: list, split: str) -> list[dict]:
@@ -62,6 +64,15 @@ def filter_task(rows: list[dict], keep: int, seed: int) -> tuple[list[dict], dic
     if balanced:  # as many of each answer, as far as the pool allows
         keep = 2 * min(keep // 2, *counts.values())
     rounds = []
+    if len(rows) < MIN_POOL:  # too few to fit anything: the first rows (of each answer, when balanced)
+        room = Counter({label: keep // 2 for label in counts}) if balanced else None
+        kept = []
+        for row, label in zip(rows, labels):
+            if len(kept) < keep and (room is None or room[label] > 0):
+                kept.append(row)
+                if room is not None:
+                    room[label] -= 1
+        return kept, {"rounds": [], "kept": len(kept), "unfiltered": "pool under MIN_POOL rows"}
     while len(rows) > keep:
         x = np.array([features_of(r) for r in rows], dtype=float)
         scores = cross_validated_truth(x, labels, seed=seed)
