@@ -146,7 +146,7 @@ def _score(correct: int, n: int) -> dict:
 
 def fit_tasks(train_rows) -> dict:
     """Every model of ``MODELS`` fitted per task on ``train_rows`` (rows with features):
-    {task: {model: fitted}}. Score splits with ``learned_baseline(..., fitted=...)``."""
+    {task: (training rows, {model: fitted})}. Score splits with ``learned_baseline(..., fitted=...)``."""
     import numpy as np
 
     fitted = {}
@@ -155,7 +155,7 @@ def fit_tasks(train_rows) -> dict:
             continue
         x = np.array([x for _, x, _ in rows], dtype=float)
         y = [y for _, _, y in rows]
-        fitted[task] = {name: fit(name, x, y) for name in MODELS} | {"_rows": len(rows)}
+        fitted[task] = (len(rows), {name: fit(name, x, y) for name in MODELS})
     return fitted
 
 
@@ -181,12 +181,12 @@ def learned_baseline(train_rows, eval_rows, split: str | None = None, fitted: di
         kind = rows[0][0].get("answer_kind") or ""
         x_eval = np.array([x for _, x, _ in rows], dtype=float)
         gold = [y for _, _, y in rows]
-        entry = {"answer_kind": kind, "n": len(rows), "train_rows": fitted[task]["_rows"],
+        entry = {"answer_kind": kind, "n": len(rows), "train_rows": fitted[task][0],
                  "bound": bound_for(kind, gold), "majority_share": max(Counter(gold).values()) / len(gold),
                  "models": {}}
         answers = {}
         for name in MODELS:
-            guessed = predict(fitted[task][name], x_eval)
+            guessed = predict(fitted[task][1][name], x_eval)
             answers[name] = guessed
             entry["models"][name] = _score(sum(g == y for g, y in zip(guessed, gold)), len(gold))
         best = max(MODELS, key=lambda name: (entry["models"][name]["correct"], -MODELS.index(name)))

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import re
 import zlib
-from collections import Counter
 
 from odin_core.hypergraph import Hypergraph
 
@@ -176,12 +175,6 @@ def source_family(generator: dict) -> str:
     return value if isinstance(value, str) else ""
 
 
-def majority_share(values) -> float:
-    """The share of the most frequent value (0.0 for none)."""
-    counts = Counter(values)
-    return max(counts.values()) / sum(counts.values()) if counts else 0.0
-
-
 __all__ = ["FEATURES_KEY", "FEATURE_NAMES", "GRAPH_FEATURES", "QUESTION_FEATURES", "PAIR_FEATURES",
            "category_code", "graph_features", "asked_items", "question_features", "pair_features", "row_features",
-           "source_family", "majority_share"]
+           "source_family"]
