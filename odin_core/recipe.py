@@ -471,6 +471,8 @@ def load_recipe(path, overrides=None, *, require_model: bool = True) -> Recipe:
     warnings = _remote_code_warnings(chain, overrides, data)
     recipe = validate(data, file=path, require_model=require_model)
     warnings += _encoding_warnings(recipe, path)
+    if (note := recipe.prompt_budget_note()) is not None:
+        warnings.append(f"warning: {path}: {note}")
     for warning in warnings:
         console.warn(warning)
     recipe.warnings.extend(warnings)

@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from odin_core.protocols import TASK_FAMILIES
 
@@ -23,6 +23,10 @@ DEFAULT_EVALUATORS = ("metrics.task_accuracy", "metrics.hyperedge_set", "metrics
 
 #: split names an extra split of a frozen set cannot take: the dataset's own and the computed one
 RESERVED_SPLITS = ("train", "validation", "test", "unseen_encodings")
+#: tokens kept free for the chat template and the answer beyond the prompt
+ANSWER_ROOM = 64
+#: data.max_prompt_tokens of a recipe without a model (data-only recipes, frozen sets)
+DEFAULT_PROMPT_TOKENS = 2048
 
 
 class _Strict(BaseModel):
@@ -113,7 +117,14 @@ class DataSection(_Strict):
         min_length=1, description="encoder names, or tables {name = ..., option = ...}; several mix encodings")
     num_examples: SplitSizes = SplitSizes()
     split: SplitFractions = Field(SplitFractions(), description="fraction of hypergraphs per split")
-    max_prompt_tokens: int = Field(2048, gt=0, description="examples whose prompt exceeds this are dropped and reported")
+    max_prompt_tokens: int | None = Field(
+        None, gt=0, description="examples whose prompt exceeds this many tokens (data.token_count) are dropped and "
+                                "reported; default: what fits model.max_seq_length with the answer's room "
+                                f"({ANSWER_ROOM} tokens), or {DEFAULT_PROMPT_TOKENS} in a recipe without a model")
+    token_count: Literal["bound", "estimate"] = Field(
+        "bound", description="how prompts are counted against max_prompt_tokens: 'bound', an upper bound on the "
+                             "tokenizers Odin ships or builds; 'estimate', builder version 3's estimate, which can "
+                             "count low (kept so frozen sets built with it rebuild byte for byte)")
     balance_yes_no: bool = True
     rationale: Literal["none", "trace"] = Field(
         "none", description="'trace': each completion writes the task's step-by-step trace before 'Ans:' "
@@ -292,6 +303,22 @@ class Recipe(_Strict):
     def training_seed(self) -> int:
         """The seed training uses: ``training.seed``, else the recipe's ``seed``."""
         return self.training.seed if self.training.seed is not None else self.seed
+
+    @model_validator(mode="after")
+    def _prompt_budget(self):
+        if self.data.max_prompt_tokens is None:
+            self.data.max_prompt_tokens = (DEFAULT_PROMPT_TOKENS if self.model is None
+                                           else max(1, self.model.max_seq_length - ANSWER_ROOM))
+        return self
+
+    def prompt_budget_note(self) -> str | None:
+        """What ``odin validate`` says when ``data.max_prompt_tokens`` leaves no room for the answer."""
+        if self.model is None or self.data.max_prompt_tokens + ANSWER_ROOM <= self.model.max_seq_length:
+            return None
+        fits = max(1, self.model.max_seq_length - ANSWER_ROOM)
+        return (f"data.max_prompt_tokens = {self.data.max_prompt_tokens} leaves less than {ANSWER_ROOM} tokens for "
+                f"the answer within model.max_seq_length = {self.model.max_seq_length}: prompts near the limit are "
+                f"cut from training; {fits} fits (the default when the key is left out)")
 
     @field_validator("tracking")
     @classmethod

@@ -182,7 +182,7 @@ def test_columns_prompt_layout_and_answers(built):
         assert row["family"] == tasks[row["task"]].factory.family
         assert json.loads(row["generator"])["source"].startswith("hypernetx.")
         meta = json.loads(row["meta"])
-        assert meta["prompt_tokens"] == data.approx_tokens(prompt) <= 2048
+        assert meta["prompt_tokens"] == data.token_bound(prompt) <= 2048
         assert row["graph_id"]
 
 
@@ -339,7 +339,7 @@ def test_examples_over_the_token_budget_are_dropped_and_reported(recipe_file):
     assert "max_prompt_tokens = 200" in dropped["why"] and "never truncated" in dropped["why"]
     assert sum(dropped["by_encoding"].values()) == dropped["count"]
     for split in dataset:
-        assert all(data.approx_tokens(p) <= 200 for p in dataset[split]["prompt"])
+        assert all(data.token_bound(p) <= 200 for p in dataset[split]["prompt"])
         assert len(dataset[split]) == report["examples"][split]
 
 
@@ -366,6 +366,15 @@ def test_approx_tokens_counts_pieces():
     assert data.approx_tokens("1 0 1\n0 1 1") == 6
     assert data.approx_tokens("hyperedges") == 2  # one per 5 letters
     assert data.approx_tokens("1234567") == 3  # digits in groups of 3
+
+
+def test_token_bound_counts_pieces():
+    assert data.token_bound("") == 0
+    assert data.token_bound("v12,") == 4  # v / 1 / 2 / ,
+    assert data.token_bound("1 0 1\n0 1 1") == 11  # 6 digits, 4 spaces before a digit, the newline
+    assert data.token_bound("hyperedges") == 4  # one per 3 letters after the first
+    assert data.token_bound("a, b") == 3
+    assert all(data.token_bound(t) >= data.approx_tokens(t) for t in ("v12, v3", "1 0 1", "hypergraph e4 = (v1)"))
 
 
 # --- chat messages --------------------------------------------------------------------

@@ -164,7 +164,7 @@ def build_dataset(recipe, transform=None, adversarial: bool = True, pool: float 
                         **{split: len(split_graphs[split]) for split in SPLITS}},
         "requested": counts,
         "examples": {split: len(dataset[split]) for split in SPLITS},
-        "dropped": drop_summary(drops, data.max_prompt_tokens),
+        "dropped": drop_summary(drops, data.max_prompt_tokens, data.token_count),
         "skipped_pairs": [list(p) for p in plan.skipped],
         "warnings": warnings,
         "tasks": comps.task_names,

@@ -15,7 +15,7 @@ from collections import Counter
 from odin_core import console
 from odin_core.answers import format_answer
 from odin_core.chat import messages_for
-from odin_core.data.tokens import approx_tokens
+from odin_core.data.tokens import TOKEN_COUNTERS
 from odin_core.errors import DataError
 from odin_core.layout import COLUMNS, SPLITS
 from odin_core.seeds import derive_seed
@@ -70,6 +70,7 @@ class Generator:
         self.encoders = encoders
         self.families = families
         self.budget = recipe.data.max_prompt_tokens
+        self.count_tokens = TOKEN_COUNTERS[recipe.data.token_count]
         self.chat = chat
         self.rationale = recipe.data.rationale == "trace"
         self._cache: dict[tuple[int, str, str], str | None] = {}
@@ -109,7 +110,7 @@ class Generator:
             texts.append(text)
         tail = f"Q: {question.question}\nA:"
         prompt = "\n\n".join(texts) + "\n\n" + tail
-        tokens = approx_tokens(prompt)
+        tokens = self.count_tokens(prompt)
         if tokens > self.budget:
             return None, ("too_long", task_name, encoding)
         completion = " " + format_answer(question.answer_kind, question.answer)
@@ -252,9 +253,10 @@ def to_dataset(rows: list, chat: bool):
     return Dataset(table, info=DatasetInfo(features=spec))
 
 
-def drop_summary(drops, budget) -> dict:
+def drop_summary(drops, budget, token_count: str = "bound") -> dict:
+    counted = "approximate tokens" if token_count == "estimate" else "tokens, counted as an upper bound"
     reasons = {
-        "too_long": f"prompt over data.max_prompt_tokens = {budget} (approximate tokens); never truncated",
+        "too_long": f"prompt over data.max_prompt_tokens = {budget} ({counted}); never truncated",
         "no_question": f"the task found no question in {MAX_TRIES} hypergraphs drawn from the split",
         "ambiguous": "the same prompt was generated with different answers (dropped on both sides)",
         "duplicate": "the same prompt twice in a split (the first kept)",

@@ -14,6 +14,7 @@ from odin_core.machine import available_memory
 from odin_core.memory import GB, TrainingSetup, advice, estimate
 from odin_core.plugins import get_component
 from odin_core.recipe import load_recipe
+from odin_core.recipe_schema import ANSWER_ROOM
 
 
 def machine_device() -> str:
@@ -24,10 +25,6 @@ def machine_device() -> str:
         return "cuda" if torch.cuda.is_available() else "cpu"
     except Exception:
         return "cpu"
-
-
-#: room for the chat template and the answer beyond ``data.max_prompt_tokens``
-ANSWER_ROOM = 64
 
 
 def default_seq_len(recipe) -> int:
