@@ -268,7 +268,7 @@ def check_plugin_request(name: str, kinds) -> tuple[str, ...]:
 def example_recipe(name: str, kinds) -> str:
     """A toy recipe that trains for two steps on a CPU with the plugin's components."""
     loader = f"{name}.tiny" if "model_loader" in kinds else "models.scratch"
-    model = f'loader = "{loader}"\nmax_seq_length = 256\n' + (
+    model = f'loader = "{loader}"\nmax_seq_length = 2048\n' + (
         "" if "model_loader" in kinds else "num_layers = 1\nhidden_size = 32\nnum_heads = 2\nvocab_size = 300\n")
     strategy = (f'strategy = "{name}.small_lora"\n' if "lora_strategy" in kinds
                 else 'strategy = "finetune.lora"\nr = 4\ngradient_checkpointing = false\n')
