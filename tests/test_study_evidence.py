@@ -41,7 +41,8 @@ def table_rows() -> dict[str, list[str]]:
     return rows
 
 
-@pytest.mark.parametrize(("name", "rows", "logged"), [("q1", 180, 40), ("q2", 180, 40), ("q0", 976, 80)])
+@pytest.mark.parametrize(("name", "rows", "logged"), [("q1", 180, 40), ("q2", 180, 40), ("q0", 976, 80),
+                                                     ("q3", 180, 100), ("q4", 276, 480)])
 def test_readme_figures_come_from_the_predictions(name, rows, logged):
     run = STUDY / "evidence" / name
     trained = outcomes(run, "trained")
@@ -113,3 +114,51 @@ def test_the_copy_failure_is_what_the_traces_show():
     copied = sum(bool(first.findall(r["expected"])) and first.findall(r["expected"])[:1] == first.findall(
         r["generated"])[:1] for r in rows)
     assert len(rows) == 180 and f"**{copied} of 180**" in (STUDY / "README.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(("name", "every", "last"), [("q3", 250, 2500), ("q4", 1000, 12000)])
+def test_the_learning_curve_tables_are_the_training_predictions(name, every, last):
+    """README: a run's learning curve (accuracy per task at every evaluation step, and how often the trace
+    copies the asked name) is what curve.py computes from the committed training predictions."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("curve", STUDY / "curve.py")
+    curve = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(curve)
+    records = curve.curve(STUDY / "evidence" / name)
+    assert [r["step"] for r in records] == list(range(every, last + 1, every))
+    readme = (STUDY / "README.md").read_text(encoding="utf-8")
+    section = readme.split(f"Learning curve of {name}", 1)[1].split("\n\n", 2)[1]
+    for r in records:
+        tasks = " | ".join(f"{c}/{n}" for c, n in r["tasks"].values())
+        line = f"| {r['step']} | {tasks} | {100 * r['overall']:.1f} | {100 * r['copy']:.1f} |"
+        assert line in section.splitlines(), line
+
+
+def test_the_learning_recipe_is_the_one_q4_ran_and_states_its_result():
+    """recipes/learn_cpu.toml resolves to the recipe q4 recorded (name and order of tasks aside), and its header
+    states q4's accuracy and interval."""
+    import tomllib
+
+    from odin_core.recipe import load_recipe
+
+    root = Path(__file__).resolve().parent.parent
+    shipped = load_recipe(root / "recipes" / "learn_cpu.toml").resolved()
+    ran = tomllib.loads((STUDY / "evidence" / "q4" / "recipe.toml").read_text(encoding="utf-8"))
+
+    def unset(value):
+        """TOML has no null: the recorded recipe leaves out what the resolved one holds as None."""
+        if isinstance(value, dict):
+            return {k: unset(v) for k, v in value.items() if v is not None}
+        return [unset(v) for v in value] if isinstance(value, list) else value
+
+    def normal(recipe: dict) -> dict:
+        out = {key: recipe[key] for key in ("model", "lora", "training", "generation", "seed", "data")}
+        tasks = sorted(t if isinstance(t, str) else t["name"] for t in out["data"]["tasks"])
+        out["data"] = dict(out["data"], tasks=tasks)
+        return unset(out)
+
+    assert normal(shipped) == normal(ran)
+    cells = table_rows()["q4"]
+    header = (root / "recipes" / "learn_cpu.toml").read_text(encoding="utf-8")
+    assert f"Trained {cells[1].replace(' [', '% [')} on 276 test rows" in header
