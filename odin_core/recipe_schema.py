@@ -304,18 +304,21 @@ class Recipe(_Strict):
         """The seed training uses: ``training.seed``, else the recipe's ``seed``."""
         return self.training.seed if self.training.seed is not None else self.seed
 
+    def _fitting_prompt_tokens(self) -> int:
+        """The prompt budget that leaves ``ANSWER_ROOM`` within the model's ``max_seq_length``."""
+        return DEFAULT_PROMPT_TOKENS if self.model is None else max(1, self.model.max_seq_length - ANSWER_ROOM)
+
     @model_validator(mode="after")
     def _prompt_budget(self):
         if self.data.max_prompt_tokens is None:
-            self.data.max_prompt_tokens = (DEFAULT_PROMPT_TOKENS if self.model is None
-                                           else max(1, self.model.max_seq_length - ANSWER_ROOM))
+            self.data.max_prompt_tokens = self._fitting_prompt_tokens()
         return self
 
     def prompt_budget_note(self) -> str | None:
         """What ``odin validate`` says when ``data.max_prompt_tokens`` leaves no room for the answer."""
-        if self.model is None or self.data.max_prompt_tokens + ANSWER_ROOM <= self.model.max_seq_length:
+        fits = self._fitting_prompt_tokens()
+        if self.model is None or self.data.max_prompt_tokens <= fits:
             return None
-        fits = max(1, self.model.max_seq_length - ANSWER_ROOM)
         return (f"data.max_prompt_tokens = {self.data.max_prompt_tokens} leaves less than {ANSWER_ROOM} tokens for "
                 f"the answer within model.max_seq_length = {self.model.max_seq_length}: prompts near the limit are "
                 f"cut from training; {fits} fits (the default when the key is left out)")

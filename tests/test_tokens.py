@@ -30,8 +30,9 @@ def undercounts(tokenizer, prompts) -> list[tuple[float, str]]:
     out = []
     for prompt in prompts:
         real = len(tokenizer(prompt, add_special_tokens=False)["input_ids"])
-        if token_bound(prompt) < SLACK * real:
-            out.append((token_bound(prompt) / real, prompt[:80]))
+        bound = token_bound(prompt)
+        if bound < SLACK * real:
+            out.append((bound / real, prompt[:80]))
     return out
 
 

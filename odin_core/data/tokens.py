@@ -37,7 +37,6 @@ def approx_tokens(text: str) -> int:
     return letter_runs + (long_letters + 4) // 5 + digit_runs + (long_digits + 2) // 3 + raw.translate(_PUNCT).count(1)
 
 
-
 # a letter run (non-ASCII bytes count as letters), a digit, a punctuation mark, a newline, or a space before a digit
 _BOUND_PIECES = re.compile(rb"[A-Za-z\x80-\xff]+|[0-9]|[^A-Za-z0-9\x80-\xff\s]|\n|\s(?=[0-9])")
 
