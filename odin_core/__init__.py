@@ -34,6 +34,7 @@ from odin_core.chat import resolve_chat_template  # noqa: E402
 from odin_core.device import cpu_weights_dtype, parameter_count, trainable_parameter_count, training_device  # noqa: E402
 from odin_core.errors import DataError, ModelError, OdinError, RecipeError  # noqa: E402
 from odin_core.files import read_utf8  # noqa: E402  (data files: one clear error for a missing or non-UTF-8 file)
+from odin_core.files import write_folder  # noqa: E402  (a folder written whole or not at all)
 from odin_core.hookspecs import hookimpl  # noqa: E402
 from odin_core.hypergraph import Hypergraph  # noqa: E402
 from odin_core import markdown  # noqa: E402  (tables and numbers for evaluators' report sections)
@@ -91,7 +92,7 @@ __all__ = [
     "Hypergraph", "Question", "LoadedModel", "LoadSettings", "Source", "Encoder", "Task", "ModelLoader",
     "LoraStrategy", "Evaluator", "Tracker", "TASK_FAMILIES", "NEGATIVE_SCHEMES",
     "ANSWER_KINDS", "FORMAT_ERROR", "format_answer", "parse_answer", "gold_value", "is_correct", "normalise_label",
-    "OdinError", "RecipeError", "DataError", "ModelError", "read_utf8", "RunDir", "derive_seed", "resolve_chat_template",
+    "OdinError", "RecipeError", "DataError", "ModelError", "read_utf8", "write_folder", "RunDir", "derive_seed", "resolve_chat_template",
     "wilson_interval", "mcnemar_exact", "bootstrap_interval", "training_device", "cpu_weights_dtype", "parameter_count",
     "trainable_parameter_count", "markdown", "ModelShape",
 ]

@@ -105,6 +105,26 @@ def _show(message: str) -> None:
         print(message, file=stream, flush=True)
 
 
+@contextmanager
+def heartbeat(what: str, every: float = 5.0):
+    """While the block runs longer than ``every`` seconds, one line every ``every`` seconds says that ``what`` is
+    still under way (unless quiet), so a long read is never a silence."""
+    done = threading.Event()
+    started = time.monotonic()
+
+    def beat():
+        while not done.wait(every):
+            say(f"{what} ({time.monotonic() - started:.0f} s so far)")
+
+    thread = threading.Thread(target=beat, name="odin-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+
+
 def progress(total: int, desc: str, unit: str = "it"):
     """A progress bar with rate and ETA on a terminal (never when quiet or not a terminal); use as a context."""
     from tqdm.auto import tqdm

@@ -16,8 +16,15 @@ from pathlib import Path
 
 from odin_core.errors import DataError
 
-#: written into every folder ``atomic_write_dir`` makes, so a later replace knows the folder is Odin's
+#: written into every folder ``atomic_write_dir`` makes, with the folder's kind, so a later command knows
+#: whether the folder is Odin's and what it holds
 MARKER_FILE = ".odin-output"
+#: folder kinds in the marker: a trained adapter or model, a dataset cache entry, a built scratch base model,
+#: and a folder ``odin export`` wrote (the only kind an export replaces)
+ADAPTER, DATASET, BASE_MODEL, EXPORT = "adapter", "dataset", "base model", "export"
+_MARKER = re.compile(r"written by Odin(?:: (?P<kind>[a-z ]+))?\n?")
+#: what the file system says when it refuses a write, as libraries that wrap it in their own errors repeat it
+_STORAGE_FAULTS = ("No space left on device", "Disk quota exceeded", "Read-only file system", "Permission denied")
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 
@@ -72,8 +79,30 @@ def atomic_write_json(path, data) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
 
 
-def atomic_write_dir(target, save) -> None:
-    """Call ``save(tmp_dir)`` and move the complete result to ``target``.
+def marker_kind(folder) -> str | None:
+    """The kind of Odin folder ``folder`` is (``"output"`` for one written before kinds were recorded), or None
+    when it carries no marker."""
+    try:
+        text = (Path(folder) / MARKER_FILE).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    match = _MARKER.fullmatch(text)
+    if match is None:
+        return None
+    return match.group("kind") or "output"
+
+
+def storage_fault(exc: BaseException) -> str | None:
+    """The cause when ``exc`` is the file system refusing a write (full disk, quota, read-only, permissions),
+    also when a library wraps it in its own error (safetensors: "No space left on device"); else None."""
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return exc.strerror or str(exc)
+    text = str(exc)
+    return next((cause for cause in _STORAGE_FAULTS if cause in text), None)
+
+
+def atomic_write_dir(target, save, kind: str = "output") -> None:
+    """Call ``save(tmp_dir)`` and move the complete result to ``target``, marked as an Odin folder of ``kind``.
 
     An existing ``target`` is replaced only after the new content is complete: it is
     renamed aside, the new folder renamed in, and only then the old one deleted.
@@ -84,7 +113,7 @@ def atomic_write_dir(target, save) -> None:
     old = None
     try:
         save(tmp)
-        (tmp / MARKER_FILE).write_text("written by Odin\n", encoding="utf-8")
+        (tmp / MARKER_FILE).write_text(f"written by Odin: {kind}\n", encoding="utf-8")
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes the folder private
         if target.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
@@ -98,6 +127,61 @@ def atomic_write_dir(target, save) -> None:
     finally:
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
+
+
+def write_folder(target, save, kind: str, *, hint: str = "free space or choose another place") -> None:
+    """``atomic_write_dir``, with a refused write (full disk, read-only, permissions) reported as one DataError
+    naming ``target`` and the cause; nothing half-written is left, and an earlier ``target`` is kept."""
+    try:
+        atomic_write_dir(target, save, kind)
+    except Exception as exc:
+        cause = storage_fault(exc)
+        if cause is None:
+            raise
+        raise DataError(f"could not be written ({cause}); nothing was left half-written; {hint}",
+                        file=target) from None
+
+
+def writable_folder_problem(folder) -> str | None:
+    """Why ``folder`` could not be created (or is there) and written, or None when it could; checked by making
+    and removing one empty folder in it (or in the nearest folder above it that exists), so nothing is left."""
+    folder = Path(folder).expanduser().absolute()
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    if not existing.is_dir():
+        return f"{existing} exists and is not a folder"
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".odin-write-test.", dir=existing))
+    except OSError as exc:
+        return f"{existing} cannot be written ({exc.strerror or exc})"
+    return None
+
+
+def write_new_files(folder, texts: dict[str, str]) -> list[Path]:
+    """Write ``{relative path: text}`` under ``folder``, each file atomically; returns the paths. A refused write
+    (read-only, full disk) removes the files and folders this call made and raises one DataError naming the
+    path and the cause, so nothing half-written is left."""
+    folder = Path(folder)
+    made: list[Path] = []
+    written = []
+    try:
+        for relative, text in texts.items():
+            path = folder / relative
+            missing = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            made.extend(reversed(missing))
+            if not path.exists():
+                made.append(path)
+            atomic_write_text(path, text)
+            written.append(path)
+    except OSError as exc:
+        for made_path in reversed(made):
+            try:
+                made_path.rmdir() if made_path.is_dir() else made_path.unlink()
+            except OSError:
+                pass
+        raise DataError(f"cannot be written ({exc.strerror or exc}); nothing was left half-written",
+                        file=Path(exc.filename) if exc.filename else folder) from None
+    return written
 
 
 def append_jsonl(path, record: dict) -> None:

@@ -186,6 +186,21 @@ def estimate(shape: ModelShape, setup: TrainingSetup) -> Estimate:
     return Estimate(shape=shape, setup=setup, parameters=total, trainable_parameters=int(trainable), bytes=out)
 
 
+def largest_fitting(high: int, fits) -> int:
+    """The largest ``n`` in 1..``high`` with ``fits(n)`` (memory grows with ``n``), or 1 when none fits: a
+    bisection, so a huge batch size costs a few dozen estimates, not one per value."""
+    low = 1
+    if not fits(low):
+        return 1
+    while low < high:
+        middle = (low + high + 1) // 2
+        if fits(middle):
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
 def advice(est: Estimate, available: float) -> list[str]:
     """What to change so that ``est`` fits in ``available`` bytes, most effective first; [] when it fits."""
     if est.total <= available:
@@ -200,12 +215,10 @@ def advice(est: Estimate, available: float) -> list[str]:
         tips.append((total_with(gradient_checkpointing=True), "turn on gradient checkpointing "
                      "(lora.gradient_checkpointing = \"unsloth\")"))
     if setup.batch_size > 1:
-        for batch in range(setup.batch_size // 2, 0, -1):
-            if total_with(batch_size=batch) <= available or batch == 1:
-                steps = max(1, setup.batch_size // batch)
-                tips.append((total_with(batch_size=batch), f"lower training.batch_size to {batch} (raise "
-                             f"gradient_accumulation_steps x{steps} to keep the effective batch)"))
-                break
+        batch = largest_fitting(setup.batch_size // 2, lambda b: total_with(batch_size=b) <= available)
+        steps = max(1, setup.batch_size // batch)
+        tips.append((total_with(batch_size=batch), f"lower training.batch_size to {batch} (raise "
+                     f"gradient_accumulation_steps x{steps} to keep the effective batch)"))
     if setup.precision != "4bit" and setup.device == "cuda" and not setup.full_finetuning:
         tips.append((total_with(precision="4bit"), "load the base in 4 bits (lora.strategy = \"finetune.qlora\")"))
     if setup.seq_len > 256:

@@ -81,6 +81,17 @@ def joined() -> bool:
     return dist is not None and dist.is_available() and dist.is_initialized()
 
 
+#: what a process group's transport says when another process of the run is gone (gloo, NCCL, the TCP store)
+_PEER_LOST = ("Connection reset", "Connection closed by peer", "Broken pipe", "Connection refused")
+
+
+def peer_lost(exc: BaseException) -> bool:
+    """Whether ``exc`` says that another process of this run ended (the run was launched as several)."""
+    if not current().several:
+        return False
+    return type(exc).__name__ in ("DistBackendError", "DistNetworkError") or any(s in str(exc) for s in _PEER_LOST)
+
+
 def barrier() -> None:
     """Wait until every process gets here (nothing to wait for with one process)."""
     if joined():

@@ -14,7 +14,6 @@ import copy
 import difflib
 import functools
 import importlib.util
-import math
 import re
 import tomllib
 from pathlib import Path
@@ -28,7 +27,7 @@ from odin_core.files import read_utf8
 from odin_core.layout import COLUMNS
 from odin_core.plugins import Component, canonical_name, get_component, is_builtin, registry
 from odin_core.protocols import TASK_FAMILIES
-from odin_core.recipe_schema import DEFAULT_EVALUATORS, Recipe, selector_key
+from odin_core.recipe_schema import DEFAULT_EVALUATORS, Recipe, check_numbers, selector_key
 
 # --- reading -------------------------------------------------------------
 
@@ -373,19 +372,6 @@ def check_evaluator_columns(recipe: Recipe, columns=COLUMNS) -> None:
                               key=f"eval.{i}.name")
 
 
-def _check_finite(data, file) -> None:
-    """A RecipeError naming the key of the first NaN or infinity (TOML's nan, inf), at any depth."""
-    stack = [((), data)]
-    while stack:
-        where, value = stack.pop()
-        if isinstance(value, float) and not math.isfinite(value):
-            raise RecipeError(f"expected a finite number, got {value}", file=file, key=_dotted(where))
-        if isinstance(value, dict):
-            stack.extend(((*where, k), v) for k, v in value.items())
-        elif isinstance(value, list):
-            stack.extend(((*where, i), v) for i, v in enumerate(value))
-
-
 def validate(data: dict, file=None, *, require_model: bool = True, check_components: bool = True) -> Recipe:
     """Validate recipe data into a ``Recipe``; components are looked up in the registry.
 
@@ -394,7 +380,7 @@ def validate(data: dict, file=None, *, require_model: bool = True, check_compone
     shape only (no registry look-up, no component options)."""
     if not require_model and file is not None and "name" not in data:
         data = {**data, "name": Path(file).stem.replace("_", "-")}
-    _check_finite(data, file)
+    check_numbers(data, file)
     if "data" not in data and isinstance(data, dict):
         raise RecipeError("has no [data] section; expected one (or 'extends' pointing at a file with it)",
                           file=file, key="data")

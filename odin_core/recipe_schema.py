@@ -9,12 +9,14 @@ the options model the component registered.
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from odin_core.errors import RecipeError
 from odin_core.protocols import TASK_FAMILIES
 
 #: evaluators used when a recipe has no [[eval]] tables
@@ -27,6 +29,10 @@ RESERVED_SPLITS = ("train", "validation", "test", "unseen_encodings")
 ANSWER_ROOM = 64
 #: data.max_prompt_tokens of a recipe without a model (data-only recipes, frozen sets)
 DEFAULT_PROMPT_TOKENS = 2048
+#: the largest seed numpy's generators accept (torch takes more)
+MAX_SEED = 2**32 - 1
+#: sequences in one batch, at most: a bound that no machine reaches, so a typo fails at validation, not in a loop
+MAX_BATCH = 65536
 
 
 class _Strict(BaseModel):
@@ -205,13 +211,13 @@ class EarlyStopping(_Strict):
 
 class TrainingSection(_Strict):
     engine: Literal["unsloth", "transformers"] = "unsloth"
-    seed: int | None = Field(None, description="seed of model and adapter initialisation and data order; default: the "
+    seed: int | None = Field(None, ge=0, le=MAX_SEED, description="seed of model and adapter initialisation and data order; default: the "
                                                "recipe's seed (which alone fixes the dataset and its splits)")
     device: Literal["auto", "cpu", "cuda"] = "auto"
     num_epochs: float = Field(1.0, gt=0)
     max_steps: int = Field(-1, description="stop after this many optimizer steps (-1: use num_epochs)")
-    batch_size: int = Field(4, gt=0, description="per-device train batch size")
-    gradient_accumulation_steps: int = Field(1, gt=0)
+    batch_size: int = Field(4, gt=0, le=MAX_BATCH, description="per-device train batch size")
+    gradient_accumulation_steps: int = Field(1, gt=0, le=MAX_BATCH)
     learning_rate: float = Field(2e-4, gt=0)
     lr_scheduler: str = "cosine"
     warmup_ratio: float = Field(0.05, ge=0, le=1)
@@ -234,7 +240,7 @@ class TrainingSection(_Strict):
 class GenerationSection(_Strict):
     split: Literal["train", "validation", "test"] = "test"
     max_examples: int | None = Field(None, gt=0)
-    batch_size: int = Field(16, gt=0)
+    batch_size: int = Field(16, gt=0, le=MAX_BATCH)
     max_new_tokens: int | None = Field(None, gt=0, description="default: from the longest canonical answer per task")
     evaluate_base: bool = Field(True, description="also evaluate the base model before training")
     prompted: bool = Field(False, description="also evaluate the base model prompted through its chat template: "
@@ -267,7 +273,8 @@ class Recipe(_Strict):
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     description: str = ""
-    seed: int = 42
+    seed: int = Field(42, ge=0, le=MAX_SEED, description="fixes the dataset and its splits (and, by default, "
+                      "training)")
     output_dir: str = "runs"
     model: ModelSection | None = None
     data: DataSection
@@ -372,3 +379,26 @@ SELECTOR_KEY = {ModelSection: "loader", LoraSection: "strategy"}
 
 def selector_key(section) -> str:
     return SELECTOR_KEY.get(type(section), "name")
+
+
+#: whole numbers in a recipe lie within these bounds (the widest a seed takes): beyond them is a typo that would
+#: otherwise overflow in numpy or torch, or make a command loop for hours
+INT_RANGE = (-(2**31), 2**32 - 1)
+
+
+def check_numbers(data, file) -> None:
+    """A RecipeError naming the key of the first NaN or infinity (TOML's nan, inf), or of a whole number outside
+    ``INT_RANGE``, at any depth (plugins' options included)."""
+    stack = [((), data)]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            raise RecipeError(f"expected a finite number, got {value}", file=file, key=".".join(map(str, where)))
+        if isinstance(value, int) and not isinstance(value, bool) and not INT_RANGE[0] <= value <= INT_RANGE[1]:
+            shown = str(value) if abs(value) < 10**30 else f"a number of about {int(value.bit_length() * 0.30103) + 1} digits"
+            raise RecipeError(f"expected a whole number from {INT_RANGE[0]} to {INT_RANGE[1]}, got {shown}",
+                              file=file, key=".".join(map(str, where)))
+        if isinstance(value, dict):
+            stack.extend(((*where, k), v) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend(((*where, i), v) for i, v in enumerate(value))

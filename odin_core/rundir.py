@@ -48,6 +48,12 @@ def is_run_dir(path) -> bool:
     return (Path(path) / layout.RECIPE_FILE).is_file()
 
 
+def owning_run(path) -> Path | None:
+    """The run directory that ``path`` is or lies inside (the nearest one above it), or None."""
+    path = Path(path).absolute()
+    return next((p for p in (path, *path.parents) if is_run_dir(p)), None)
+
+
 class RunDir:
     """One run's folder and the helpers that write into it."""
 

@@ -168,7 +168,7 @@ def test_a_killed_two_process_run_resumes_to_the_same_loss(runs):
 def test_num_processes_below_one_is_refused(count):
     done = run_odin("run", "recipes/quickstart.toml", "--num-processes", count)
     assert done.returncode == 2
-    assert f"--num-processes must be at least 1 (got {count})" in done.stderr
+    assert f"Invalid value for '--num-processes': {count} is not in the range 1<=x<=" in done.stderr
     assert "Traceback" not in done.stderr
 
 

@@ -61,7 +61,7 @@ def test_export_refuses_a_folder_it_did_not_write_and_the_run_itself(tmp_path):
     (unrelated / "thesis.tex").write_text("years of work")
     before_run, before_folder = snapshot(run), snapshot(unrelated)
     for target, words in ((unrelated, "not an earlier export by Odin"), (run, "is the run directory"),
-                          (run.parent, "is the run directory"), (run / "recipe.toml", "is not a folder")):
+                          (run.parent, "is the run directory"), (run / "recipe.toml", "is inside the run directory")):
         code, out = odin("export", run, "--merged", "--output", target)
         assert code == 2 and words in out and "Traceback" not in out, out
     code, out = odin("export", run, "--merged", "--output", ".", cwd=unrelated)  # the working directory

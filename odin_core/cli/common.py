@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 
@@ -36,6 +37,28 @@ class OdinGroup(click.Group):
                        "(this is a bug in Odin or a plugin; set ODIN_DEBUG=1 to see the traceback)", err=True)
             _failure_notes()
             ctx.exit(1)
+
+
+#: the largest whole number a count option takes (a bound no real use reaches; beyond it is a typo)
+MAX_COUNT = 2**31 - 1
+
+
+class FiniteFloat(click.FloatRange):
+    """A float option within a range that refuses ``nan`` and ``inf`` (``click.FloatRange`` lets NaN through:
+    every comparison with it is false)."""
+
+    name = "finite float"
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
+
+def count(min: int = 0) -> click.IntRange:
+    """A whole-number option from ``min`` to ``MAX_COUNT``."""
+    return click.IntRange(min=min, max=MAX_COUNT)
 
 
 def _failure_notes() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from odin_core.cli.common import recipe_argument
+from odin_core.cli.common import count, recipe_argument
 from odin_core.data import SPLITS, answer_stats, heuristic_stats, learned_stats, load_or_build, write_frozen_eval_set
 from odin_core.heuristics import table_lines
 from odin_core.learned_baseline import table_lines as learned_lines
@@ -23,7 +23,7 @@ def data_cli():
 @data_cli.command("build")
 @recipe_argument
 @click.option("--force", is_flag=True, help="Rebuild even when the cache holds this dataset.")
-@click.option("--num-proc", type=int, default=None, help="Worker processes (overrides data.num_proc).")
+@click.option("--num-proc", type=count(1), default=None, help="Worker processes (overrides data.num_proc).")
 def build_command(recipe, overrides, force, num_proc):
     """Build RECIPE's dataset (or reuse the cached one) and print what was made."""
     overrides = list(overrides) + ([f"data.num_proc={num_proc}"] if num_proc else [])
@@ -53,7 +53,7 @@ def build_command(recipe, overrides, force, num_proc):
 
 @data_cli.command("show")
 @recipe_argument
-@click.option("-n", "count", type=int, default=5, show_default=True, help="How many examples.")
+@click.option("-n", "count", type=count(1), default=5, show_default=True, help="How many examples.")
 @click.option("--split", type=click.Choice(SPLITS), default="train", show_default=True)
 @click.option("--task", default=None, help="Only this task.")
 @click.option("--encoding", default=None, help="Only this encoding.")

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from odin_core import console
+from odin_core.cli.common import count
 from odin_core.layout import ADAPTER_DIR, LOG_FILE, REPORT_FILE
 
 
@@ -20,8 +21,8 @@ from odin_core.layout import ADAPTER_DIR, LOG_FILE, REPORT_FILE
                    "set (e.g. relabelled, larger_20_40, real), or unseen_encodings; with --data, a split of that data.")
 @click.option("--base", is_flag=True, help="Evaluate the base model, without the run's trained adapter.")
 @click.option("--label", default=None, help="Name of this evaluation in metrics.json (default: from the data and split).")
-@click.option("--max-examples", type=int, default=None, help="Evaluate a seeded sample of at most this many examples.")
-@click.option("--batch-size", type=int, default=None, help="Generation batch size (default: the recipe's).")
+@click.option("--max-examples", type=count(1), default=None, help="Evaluate a seeded sample of at most this many examples.")
+@click.option("--batch-size", type=count(1), default=None, help="Generation batch size (default: the recipe's).")
 @click.option("--no-baselines", is_flag=True, help="Skip the trivial baselines.")
 def eval_command(run_dir, data, split, base, label, max_examples, batch_size, no_baselines):
     """Evaluate RUN_DIR's saved model on a dataset; results go into its metrics.json and report.md."""

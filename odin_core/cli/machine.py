@@ -6,7 +6,7 @@ import json
 
 import click
 
-from odin_core.cli.common import recipe_argument
+from odin_core.cli.common import FiniteFloat, count, recipe_argument
 
 
 def _version(value) -> str:
@@ -57,9 +57,9 @@ def env_command(as_json):
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
               help="Estimate for this device ('auto': CUDA for a 4-bit strategy, else this machine's).")
-@click.option("--seq-len", type=click.IntRange(min=1), default=None,
+@click.option("--seq-len", type=count(1), default=None,
               help="Tokens a sequence (default: data.max_prompt_tokens + 64, at most model.max_seq_length).")
-@click.option("--memory-gb", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--memory-gb", type=FiniteFloat(min=0, min_open=True), default=None,
               help="Compare with this much memory instead of the device's free memory.")
 def estimate_command(recipe, overrides, as_json, device, seq_len, memory_gb):
     """Estimate RECIPE's peak training memory before loading any weights, and whether it fits."""

@@ -10,8 +10,18 @@ from odin_core.errors import DataError
 
 
 def _refuse_existing(path: Path, force: bool) -> None:
+    _refuse_inside_run(path)
     if path.exists() and not force:
         raise DataError("exists already; choose another place or pass --force to overwrite", file=path)
+
+
+def _refuse_inside_run(path: Path) -> None:
+    """``odin new`` never writes into a run directory, whatever --force says."""
+    from odin_core.rundir import owning_run
+
+    run = owning_run(path if path.exists() else path.parent)
+    if run is not None:
+        raise DataError(f"is inside the run directory {run}; choose a place outside runs", file=path)
 
 
 @click.group("new")
@@ -29,17 +39,17 @@ def new_cli():
 @click.option("--force", is_flag=True, help="Overwrite files in an existing folder.")
 def new_plugin(name, kinds, output, force):
     """Write a pip-installable plugin package NAME with one component of each kind."""
-    from odin_core.files import atomic_write_text
+    from odin_core.files import write_new_files
     from odin_core.scaffold import plugin_files
 
     files = plugin_files(name, kinds.split(","))
     folder = output or Path(f"odin-{name.replace('_', '-')}")
+    _refuse_inside_run(folder)
+    if folder.exists() and not folder.is_dir():
+        raise DataError("exists and is not a folder; choose another --output", file=folder)
     if folder.exists() and any(folder.iterdir()) and not force:
         raise DataError("is a non-empty folder; choose another --output or pass --force", file=folder)
-    for relative, text in files.items():
-        path = folder / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(path, text)
+    write_new_files(folder, files)
     click.echo(f"plugin {name}: {folder}")
     for relative in files:
         click.echo(f"  {relative}")
@@ -69,10 +79,12 @@ def new_recipe(model_name, loader, strategy, source, encodings, tasks, recipe_na
     if output is None:
         click.echo(text, nl=False)
         return
-    from odin_core.files import atomic_write_text
+    from odin_core.files import write_new_files
 
     _refuse_existing(output, force)
-    atomic_write_text(output, text)
+    if output.is_dir():
+        raise DataError("is a folder; --output names the recipe file to write", file=output)
+    write_new_files(output.parent, {output.name: text})
     click.echo(f"recipe: {output} (check it with: odin validate {output})")
 
 

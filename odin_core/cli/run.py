@@ -7,7 +7,7 @@ import json
 import click
 
 from odin_core import console
-from odin_core.cli.common import recipe_argument
+from odin_core.cli.common import count, recipe_argument
 
 
 @click.command()
@@ -18,9 +18,9 @@ from odin_core.cli.common import recipe_argument
               help="With --resume: continue even though settings that alter training differ from the run's "
                    "(the changes are recorded in the run directory).")
 @click.option("--output-dir", default=None, help="Parent folder of the run directory (default: the recipe's output_dir).")
-@click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True,
+@click.option("--seeds", type=count(1), default=1, show_default=True,
               help="Train this many times with training seeds s, s+1, ... on the same data; the report shows the spread.")
-@click.option("--num-processes", type=int, default=None, metavar="N",
+@click.option("--num-processes", type=count(1), default=None, metavar="N",
               help="Train data-parallel with N processes (one per GPU; gloo processes on a CPU), through "
                    "accelerate launch (docs/multiprocess.md).")
 @click.option("--accelerate-config", default=None, metavar="FILE",
@@ -34,8 +34,6 @@ def run(recipe, overrides, resume, allow_changes, output_dir, seeds, num_process
 
     if allow_changes and not resume:
         raise click.UsageError("--allow-changes only applies with --resume")
-    if num_processes is not None and num_processes < 1:
-        raise click.UsageError(f"--num-processes must be at least 1 (got {num_processes})")
     launched = processes.current()
     if launched.several and num_processes not in (None, launched.world_size):
         raise click.UsageError(f"--num-processes {num_processes}, but this process was launched as one of "
@@ -62,7 +60,13 @@ def validate(recipe, overrides):
     """Check RECIPE (and its plugins' options) without running anything."""
     from odin_core.recipe import load_recipe
 
+    from odin_core.errors import RecipeError
+    from odin_core.files import writable_folder_problem
+
     loaded = load_recipe(recipe, overrides)
+    for key, folder in (("output_dir", loaded.output_dir), ("data.cache_dir", loaded.data.cache_dir)):
+        if (problem := writable_folder_problem(folder)) is not None:
+            raise RecipeError(f"{problem}; expected a folder that can be created and written", file=recipe, key=key)
     click.echo(f"{recipe}: ok ({loaded.name}: loader {loaded.model.loader}, strategy {loaded.lora.strategy}, "
                f"engine {loaded.training.engine}, {len(loaded.data.encodings)} encoding(s), "
                f"{(str(len(loaded.eval)) + ' evaluator(s)') if loaded.eval else 'the default evaluators'})")

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from odin_core import console
+from odin_core.cli.common import count
 
 
 @click.command()
@@ -18,7 +19,7 @@ from odin_core import console
               help="A grid axis (repeatable): a comma list of values or of @FILE tables, e.g. "
                    "model=@models/a.toml,@models/b.toml (each file a whole [model] block). Every combination runs "
                    "once; not combined with --param.")
-@click.option("--trials", type=int, default=None, help="Trials to finish (complete, pruned or failed). Required for a "
+@click.option("--trials", type=count(1), default=None, help="Trials to finish (complete, pruned or failed). Required for a "
                                                        "new --param sweep (a grid: all its combinations); with "
                                                        "--resume, a new total.")
 @click.option("--metric", default=None, metavar="PATH",
@@ -33,7 +34,7 @@ from odin_core import console
 @click.option("--prune/--no-prune", default=True, show_default=True,
               help="Stop a trial whose validation loss (or --prune-on metric, every training.eval_steps) is worse "
                    "than the median of earlier trials at the same step.")
-@click.option("--prune-after", type=click.IntRange(min=0), default=5, show_default=True,
+@click.option("--prune-after", type=count(0), default=5, show_default=True,
               help="Trials that finish before pruning starts.")
 @click.option("--prune-on", type=click.Choice(["eval_loss", "eval_accuracy", "eval_accuracy_macro"]),
               default="eval_loss", show_default=True,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from odin_core import console
 from odin_core.chat import recipe_uses_chat
 from odin_core.data.adversarial import filter_split, shuffle_split
 from odin_core.data.examples import Generator, Plan, drop_summary, generate, to_dataset
@@ -129,7 +130,8 @@ def build_dataset(recipe, transform=None, adversarial: bool = True, pool: float 
     chat = recipe_uses_chat(recipe)
 
     # 1. hypergraphs
-    graphs = collect_hypergraphs(recipe)
+    with console.heartbeat("data: reading the hypergraph sources"):
+        graphs = collect_hypergraphs(recipe)
     if data.ids == "random":
         graphs = random_ids(graphs, recipe.seed)
     if transform is not None:

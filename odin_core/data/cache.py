@@ -16,7 +16,7 @@ from odin_core.data.build import BUILDER_VERSION, build_dataset
 from odin_core.data.frozen import CHECKSUM_FILE, frozen_dir
 from odin_core.data.splits import source_instances
 from odin_core.errors import DataError, RecipeError
-from odin_core.files import atomic_write_dir, file_digest
+from odin_core.files import DATASET, atomic_write_dir, file_digest
 from odin_core.plugins import registry
 from odin_core.recipe import expand_tasks
 
@@ -165,7 +165,7 @@ def _build(recipe, fp: str, target: Path, datasets) -> dict:
     was = datasets.is_progress_bar_enabled()
     datasets.disable_progress_bars()
     try:
-        atomic_write_dir(target, save)
+        atomic_write_dir(target, save, DATASET)
     except OSError as exc:  # disk full, quota, read-only: the earlier entry (if any) is left complete
         raise DataError(f"could not write the dataset cache ({exc.strerror or exc}); an earlier cached copy, if any, "
                         f"is kept; free space or point data.cache_dir elsewhere", file=target,

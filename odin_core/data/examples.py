@@ -23,6 +23,8 @@ from odin_core.shortcut_features import FEATURES_KEY, row_features, source_famil
 
 #: tries (each on a freshly drawn hypergraph) before an example counts as "no question"
 MAX_TRIES = 40
+#: a hypergraph whose every encoding's lower bound exceeds this many prompt budgets is not asked about at all
+FAR_BEYOND = 2
 
 
 class Plan:
@@ -74,6 +76,18 @@ class Generator:
         self.chat = chat
         self.rationale = recipe.data.rationale == "trace"
         self._cache: dict[tuple[int, str, str], str | None] = {}
+        self._far_too_long: dict[int, bool] = {}
+
+    def far_too_long(self, graph) -> bool:
+        """Whether every encoding's cheap lower bound puts ``graph`` beyond ``FAR_BEYOND`` times the prompt budget:
+        no question about it (the graph, or it less one hyperedge, or two copies) can fit, so no task spends time
+        on it (some tasks' work grows faster than the hypergraph)."""
+        key = id(graph)
+        if key not in self._far_too_long:
+            bounds = [getattr(encoder, "min_tokens", None) for encoder in self.encoders.values()]
+            self._far_too_long[key] = all(bound is not None and bound(graph) > FAR_BEYOND * self.budget
+                                          for bound in bounds)
+        return self._far_too_long[key]
 
     def _encode(self, graph, encoding: str, name: str, reusable: bool) -> str | None:
         """The encoding text, or None when a cheap lower bound already exceeds the budget."""
@@ -93,13 +107,17 @@ class Generator:
         graphs = self.split_graphs[split]
         task = self.tasks[task_name]
         rng = random.Random(base_seed + i)
+        skipped = 0
         for _try in range(MAX_TRIES):
             graph = graphs[rng.randrange(len(graphs))]
+            if self.far_too_long(graph):
+                skipped += 1
+                continue
             question = task.generate(graph, rng, want)
             if question is not None:
                 break
         else:
-            return None, ("no_question", task_name, encoding)
+            return None, ("too_long" if skipped == MAX_TRIES else "no_question", task_name, encoding)
         shown = question.graphs
         names = ["G"] if len(shown) == 1 else [f"G{j + 1}" for j in range(len(shown))]
         texts = []

@@ -24,6 +24,9 @@ def frozen_dir(name: str) -> Path:
     candidate = Path(name).expanduser()
     if candidate.is_dir():
         return candidate
+    if candidate.is_absolute() or len(candidate.parts) > 1:  # a path, not a set's name
+        raise DataError("is no folder; expected a frozen evaluation set's folder (or a set's name under data/)",
+                        file=candidate)
     path = FROZEN_DIR / name
     if not path.is_dir():
         known = sorted(p.name for p in FROZEN_DIR.iterdir() if (p / CHECKSUM_FILE).exists()) if FROZEN_DIR.is_dir() else []

@@ -25,7 +25,7 @@ from odin_core.engine.tokenize import tokenize_split
 from odin_core.engine.trainers import training_arguments, transformers_trainer, unsloth_trainer
 from odin_core.engine.validation import add_eval_metrics, best_model_arguments, best_summary, early_stopping_callback
 from odin_core.errors import ModelError, RecipeError
-from odin_core.files import atomic_write_dir
+from odin_core.files import ADAPTER, atomic_write_dir
 from odin_core.layout import ADAPTER_DIR, CHECKPOINT_DIR, FULL_MODEL_DIR, TRAINER_STATE
 
 
@@ -144,7 +144,7 @@ def _save_model(trainer, loaded, run_dir):
         model.save_pretrained(tmp)
         loaded.tokenizer.save_pretrained(tmp)
 
-    atomic_write_dir(target, save)
+    atomic_write_dir(target, save, ADAPTER)
     run_dir.write_json(TRAINER_STATE, dataclasses.asdict(trainer.state))
     return model, target
 

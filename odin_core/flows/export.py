@@ -3,28 +3,63 @@ folder (``--merged``) or as one GGUF file (``--gguf``)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import os
 import tempfile
+from pathlib import Path
 
 from odin_core.engine import load_run_model
 from odin_core.errors import DataError
-from odin_core.files import MARKER_FILE, atomic_write_dir
+from odin_core.files import EXPORT, marker_kind, storage_fault, write_folder
 from odin_core.layout import GGUF_DIR, MERGED_DIR
-from odin_core.rundir import RunDir, is_run_dir
+from odin_core.rundir import RunDir, owning_run
+
+#: the folders inside a run that ``odin export`` writes by default, and the only ones inside any run it writes
+EXPORT_DIRS = (MERGED_DIR, GGUF_DIR)
 
 
-def check_export_target(target: Path, run_path: Path, force: bool = False) -> None:
-    """Refuse a target that would destroy something: the run itself, or a non-empty folder Odin did not write."""
-    target_resolved, run_resolved = target.resolve(), run_path.resolve()
-    if target_resolved == run_resolved or target_resolved in run_resolved.parents or is_run_dir(target):
-        raise DataError("is the run directory (or holds it); choose another --output folder", file=target)
+def check_export_target(target: Path, run_path: Path, force: bool = False, *, folder: bool = True) -> None:
+    """Refuse a target that would write into or over what another command made.
+
+    An export writes only into a new folder (or file), into one an earlier export wrote, or into the exported
+    run's own ``merged/`` or ``gguf/``; never anywhere else inside a run directory, whatever ``force`` says.
+    ``force`` replaces a non-empty folder (or an existing file) outside every run."""
+    target = target.absolute()
+    run_path = run_path.absolute()
+    if target == run_path or target in run_path.parents:
+        raise DataError("is the run directory (or holds it); choose another --output", file=target)
+    inside = owning_run(target if target.exists() else target.parent)
+    if inside is not None:
+        relative = target.relative_to(inside).parts
+        if inside != run_path or not relative or relative[0] not in EXPORT_DIRS:
+            raise DataError(f"is inside the run directory {inside}; an export writes only outside runs or into "
+                            f"the exported run's own {' or '.join(d + '/' for d in EXPORT_DIRS)}; choose another "
+                            "--output", file=target)
+    if not folder:
+        if target.is_dir():
+            raise DataError("is a folder; --output names the .gguf file to write", file=target)
+        if target.exists() and not (force and inside is None) and marker_kind(target.parent) != EXPORT:
+            raise DataError("exists; choose another --output file (or pass --force to replace it)", file=target)
+        return
     if target.exists() and not target.is_dir():
         raise DataError("exists and is not a folder; choose another --output folder", file=target)
-    if target.is_dir() and any(target.iterdir()) and not (target / MARKER_FILE).exists() and not force:
+    kind = marker_kind(target)
+    # the run's own merged/ holds only exports, some from before markers named their kind
+    replaceable = kind == EXPORT or (inside is not None and kind is not None)
+    # --force replaces a folder of the user's own (outside runs), never one another Odin command wrote
+    if target.is_dir() and any(target.iterdir()) and not replaceable and not (force and inside is None and not kind):
+        if kind:
+            raise DataError(f"holds an Odin {kind}, not an earlier export by Odin; choose another --output folder",
+                            file=target)
         raise DataError("is a non-empty folder that is not an earlier export by Odin; choose another --output "
-                        "folder (or pass --force to replace it)", file=target)
+                        "folder" + ("" if inside else " (or pass --force to replace it)"), file=target)
+
+
+def _storage_error(exc: BaseException, target: Path) -> DataError | None:
+    cause = storage_fault(exc)
+    if cause is None:
+        return None
+    return DataError(f"could not be written ({cause}); nothing was left half-written; free space or choose "
+                     "another --output", file=target)
 
 
 def merged_model(run_path: Path):
@@ -46,21 +81,24 @@ def export_gguf(run_dir, output=None, dtype: str = "f16", force: bool = False) -
         raise DataError(f"GGUF export writes {', '.join(GGUF_DTYPES)}, not {dtype!r}; pass --dtype with one of them")
     run = RunDir.existing(run_dir)
     target = Path(output) if output else run.path / GGUF_DIR / f"{run.path.name}-{dtype}.gguf"
-    if target.is_dir():
-        raise DataError("is a folder; --output names the .gguf file to write", file=target)
-    if output and target.exists() and not force:
-        raise DataError("exists; choose another --output file (or pass --force to replace it)", file=target)
+    check_export_target(target, run.path, force or not output, folder=False)
     loaded, model = merged_model(run.path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    except OSError as exc:
+        raise _storage_error(exc, target) from None
     os.close(fd)
     try:
         info = write_gguf(model, loaded.tokenizer, tmp, dtype, name=run.path.name)
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
-        raise
+        error = _storage_error(exc, target) if isinstance(exc, Exception) else None
+        if error is None:
+            raise
+        raise error from None
     return target, info
 
 
@@ -88,5 +126,5 @@ def export_merged(run_dir, output=None, dtype: str = "auto", force: bool = False
         model.save_pretrained(tmp)
         loaded.tokenizer.save_pretrained(tmp)
 
-    atomic_write_dir(target, save)
+    write_folder(target, save, EXPORT, hint="free space or choose another --output")
     return target

@@ -12,7 +12,7 @@ from pathlib import Path
 from odin_core import files, processes
 from odin_core.errors import DataError, RecipeError
 from odin_core.recipe import run_form
-from odin_core.layout import ENVIRONMENT_FILE, RECIPE_FILE, RESUMES_LOG
+from odin_core.layout import ENVIRONMENT_FILE, METRICS_FILE, RECIPE_FILE, RESUMES_LOG
 from odin_core.rundir import is_run_dir
 
 #: the timestamp ``RunDir.create`` appends to a recipe's name (and its collision suffix)
@@ -83,7 +83,7 @@ def recipe_changes(recorded: dict, recipe) -> dict[str, tuple]:
     old, new = _flatten(recorded), _flatten(current)
     changed = {}
     for key in sorted(set(old) | set(new)):
-        if key == "name" or any(key == h or key.startswith(h + ".") for h in HARMLESS):
+        if any(key == h or key.startswith(h + ".") for h in HARMLESS):
             continue
         if not _same(old.get(key), new.get(key)):
             changed[key] = (old.get(key), new.get(key))
@@ -91,8 +91,8 @@ def recipe_changes(recorded: dict, recipe) -> dict[str, tuple]:
 
 
 def check_resume(run_dir, recipe, allow_changes: bool = False) -> dict:
-    """Refuse to resume ``run_dir`` with settings that alter training, unless ``allow_changes``; then the
-    changes are recorded in ``resumes.jsonl`` and ``odin.log``. Returns the changes."""
+    """Refuse to resume ``run_dir`` with settings that alter training (or under another recipe name), unless
+    ``allow_changes``. Returns the changes; ``record_changes`` writes them into the run."""
     recorded = recorded_recipe(run_dir.path)
     if not recorded:
         raise RecipeError(f"cannot read the run's {RECIPE_FILE}; refusing to resume into it", file=run_dir.path)
@@ -104,18 +104,43 @@ def check_resume(run_dir, recipe, allow_changes: bool = False) -> dict:
         started = processes.current().world_size
     if started != processes.current().world_size:
         changes["--num-processes"] = (started, processes.current().world_size)
-    if not changes:
-        return changes
-    listed = [f"{key}: {old!r} in the run, {new!r} now" for key, (old, new) in list(changes.items())[:MAX_LISTED]]
-    if len(changes) > MAX_LISTED:
-        listed.append(f"... and {len(changes) - MAX_LISTED} more")
-    if not allow_changes:
+    if changes and not allow_changes:
+        listed = _listed(changes)
         raise RecipeError("resuming with settings that differ from the ones the run trained with:\n  "
                           + "\n  ".join(listed) + "\nresume with the run's own settings, start a new run, or pass "
                           "--allow-changes to continue anyway (the changes are recorded in the run directory)",
                           file=run_dir.path / RECIPE_FILE)
+    return changes
+
+
+def _listed(changes: dict) -> list[str]:
+    listed = [f"{key}: {old!r} in the run, {new!r} now" for key, (old, new) in list(changes.items())[:MAX_LISTED]]
+    if len(changes) > MAX_LISTED:
+        listed.append(f"... and {len(changes) - MAX_LISTED} more")
+    return listed
+
+
+def record_changes(run_dir, recipe, changes: dict) -> None:
+    """Write the changes a resume allowed (``--allow-changes``) into ``resumes.jsonl`` and ``odin.log``."""
+    if not changes:
+        return
     record = {"time": time.strftime("%Y-%m-%d %H:%M:%S"), "recipe": str(recipe.path),
               "changes": {key: {"run": old, "now": new} for key, (old, new) in changes.items()}}
     run_dir.append_jsonl(RESUMES_LOG, record)
-    run_dir.log("resumed with changed settings (--allow-changes): " + "; ".join(listed))
-    return changes
+    run_dir.log("resumed with changed settings (--allow-changes): " + "; ".join(_listed(changes)))
+
+
+def finished_metrics(run_dir, recipe) -> dict | None:
+    """The metrics of a run that already completed (its ``metrics.json`` is written last) and that ``recipe``
+    would not train further (``training.max_steps`` not raised past the steps it trained); else None."""
+    try:
+        metrics = run_dir.read_json(METRICS_FILE)
+    except DataError:
+        return None
+    training = (metrics or {}).get("training")
+    if not isinstance(training, dict):
+        return None
+    steps = training.get("steps")
+    if recipe.training.max_steps > 0 and isinstance(steps, int) and recipe.training.max_steps > steps:
+        return None
+    return metrics

@@ -25,8 +25,9 @@ from odin_core import console, data, engine, evaluate, processes, report
 from odin_core.device import check_device, torch_threads
 from odin_core.errors import OdinError, RecipeError, RunStopped
 from odin_core.events import RunEvents
+from odin_core.files import storage_fault
 from odin_core.flows.heuristics import split_heuristics
-from odin_core.flows.resume import check_resume, find_resume_dir
+from odin_core.flows.resume import check_resume, find_resume_dir, finished_metrics, record_changes
 from odin_core.layout import (
     BASE_METRICS_FILE,
     DATA_REPORT_FILE,
@@ -71,6 +72,8 @@ class RunFlow:
         self.on_eval = on_eval
         self.metrics: dict = {}
         self.processes = processes.Processes()
+        #: the metrics of a resumed run that had already completed (nothing to do), else None
+        self.finished: dict | None = None
 
     # --- steps ---------------------------------------------------------------
 
@@ -78,11 +81,11 @@ class RunFlow:
         recipe = self.recipe
         if self.run_dir is not None:
             self.run_dir.path.mkdir(parents=True, exist_ok=True)
-            if self.resume and is_run_dir(self.run_dir.path):
-                check_resume(self.run_dir, recipe, self.allow_changes)
+            if self.resume and is_run_dir(self.run_dir.path) and not self._resume_into(self.run_dir):
+                return
         elif self.resume:
-            self.run_dir = RunDir(find_resume_dir(recipe, self.resume, self.output_dir), recipe)
-            check_resume(self.run_dir, recipe, self.allow_changes)
+            if not self._resume_into(RunDir(find_resume_dir(recipe, self.resume, self.output_dir), recipe)):
+                return
             self.run_dir.log(f"resuming {recipe.path}")
         else:
             self.run_dir = RunDir.create(recipe, self.output_dir)
@@ -91,6 +94,16 @@ class RunFlow:
         for warning in recipe.warnings:
             self.run_dir.log(warning)
         self.events = RunEvents(self.run_dir)
+
+    def _resume_into(self, run_dir) -> bool:
+        """Check a resume of ``run_dir``; False when the run had already completed (then nothing is written)."""
+        self.run_dir = run_dir
+        changes = check_resume(run_dir, self.recipe, self.allow_changes)
+        self.finished = finished_metrics(run_dir, self.recipe)
+        if self.finished is not None:
+            return False
+        record_changes(run_dir, self.recipe, changes)
+        return True
 
     def setup_strategy(self) -> None:
         """The strategy's hardware needs are checked before anything is built or loaded."""
@@ -223,6 +236,8 @@ class RunFlow:
         if not self.processes.is_main:
             return self._follow()
         self.setup_run_dir()
+        if self.finished is not None:
+            return self._already_complete()
         processes.share(str(self.run_dir.path))
         self.note_device()
         self.metrics = {"recipe": self.recipe.name, "run_dir": str(self.run_dir.path),
@@ -259,18 +274,54 @@ class RunFlow:
         except OdinError as exc:
             self.run_dir.log(f"error: {exc.format()}")
             raise
-        except Exception:
-            self.run_dir.log("unexpected error:\n" + traceback.format_exc())
-            raise
+        except Exception as exc:
+            fault = self._environment_fault(exc)
+            if fault is None:
+                self.run_dir.log("unexpected error:\n" + traceback.format_exc())
+                raise
+            self.run_dir.log(f"error: {fault.format()}")
+            raise fault from None
         finally:
             self.run_dir.log(f"run {status}")
             self.events.end(status, summary)
             console.detach_log()
 
+    def _environment_fault(self, exc: BaseException) -> OdinError | None:
+        """A run stopped by its surroundings (another process of it gone, a full or read-only disk) as one
+        message with the resume command; None for anything else."""
+        if processes.peer_lost(exc):
+            cause = str(exc).strip().splitlines()[-1][:200] if str(exc).strip() else type(exc).__name__
+            return OdinError(f"another process of this run ended, so this one stopped too ({cause}); the last "
+                             f"complete checkpoint is kept; continue with: {self.resume_command()}")
+        cause = storage_fault(exc)
+        if cause is not None:
+            return OdinError(f"{cause} while writing into {self.run_dir.path}; the last complete checkpoint is "
+                             f"kept; free space (or make it writable), then continue with: {self.resume_command()}")
+        return None
+
+    def _already_complete(self) -> RunResult:
+        """A resume of a run that had completed: said so, nothing rewritten (its files keep their bytes)."""
+        steps = (self.finished.get("training") or {}).get("steps")
+        console.say(f"{self.run_dir.path} already completed ({steps} steps); nothing to resume: raise "
+                    "training.max_steps (with --allow-changes) to train it further")
+        processes.share("")  # the other processes (if any) stop too
+        return RunResult(self.run_dir.path, self.finished)
+
     def _follow(self) -> RunResult:
         """A process other than the main one: it trains on its share of every batch. The main process
         makes the run directory, builds the dataset, evaluates, logs and writes every file."""
-        self.run_dir = FollowerRunDir(processes.share(None), self.recipe)
+        try:
+            return self._follow_steps()
+        except Exception as exc:
+            if self.run_dir is None or not processes.peer_lost(exc):
+                raise
+            raise self._environment_fault(exc) from None
+
+    def _follow_steps(self) -> RunResult:
+        shared = processes.share(None)
+        if not shared:  # the main process found the run already complete
+            return RunResult(Path(), {})
+        self.run_dir = FollowerRunDir(shared, self.recipe)
         console.attach_log(self.run_dir.file(LOG_FILE))  # its libraries' output too
         self.events = None
         self.setup_engine()

@@ -36,6 +36,10 @@ class SourceOptions(BaseModel):
 # --- building the lean hypergraph -----------------------------------------
 
 
+#: characters a vertex id may have: an id is written into prompts, so a longer one is an error in the data
+MAX_ID_LENGTH = 256
+
+
 class EdgeCollector:
     """Turns (vertex labels, line) records into a Hypergraph, applying the input policy."""
 
@@ -51,9 +55,13 @@ class EdgeCollector:
         self.dropped_small = 0
         self.merged_edges = 0
 
-    def vertex(self, label) -> int:
+    def vertex(self, label, line=None) -> int:
         vid = self.ids.get(label)
         if vid is None:
+            text = label if isinstance(label, str) else str(label)
+            if len(text) > MAX_ID_LENGTH:
+                raise DataError(f"vertex id {text[:24]}... has {len(text):,} characters; expected ids of at most "
+                                f"{MAX_ID_LENGTH}", file=self.file, line=line)
             vid = self.ids[label] = len(self.labels)
             self.labels.append(label)
         return vid
@@ -61,7 +69,7 @@ class EdgeCollector:
     def add(self, labels, line=None) -> None:
         if not labels:
             raise DataError("hyperedge with no vertices; expected at least one vertex", file=self.file, line=line)
-        members = {self.vertex(label) for label in labels}
+        members = {self.vertex(label, line) for label in labels}
         self.merged_vertices += len(labels) - len(members)
         if len(members) < self.min_edge_size:
             self.dropped_small += 1

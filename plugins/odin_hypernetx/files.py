@@ -10,6 +10,7 @@ import csv
 import hashlib
 import io
 import json
+import sys
 from bisect import bisect_right
 from pathlib import Path
 from typing import Any, Iterator, Literal
@@ -17,7 +18,7 @@ from typing import Any, Iterator, Literal
 from pydantic import Field
 
 from odin_core import DataError, Hypergraph, read_utf8
-from odin_hypernetx.building import EdgeCollector, SourceOptions, VertexNames
+from odin_hypernetx.building import MAX_ID_LENGTH, EdgeCollector, SourceOptions, VertexNames
 
 
 def _resolve(path: str, base_dir) -> Path:
@@ -102,6 +103,9 @@ def read_hif(path, vertex_names: VertexNames = "ids", min_edge_size: int = 1, de
         raise DataError(f"malformed JSON: {exc.msg} (column {exc.colno})", file=path, line=exc.lineno) from None
     except RecursionError:
         raise DataError("nests arrays or objects too deeply to read; expected a HIF object", file=path) from None
+    except ValueError:  # a number past Python's limit on the digits it converts (4,300)
+        raise DataError(f"holds a number of over {sys.get_int_max_str_digits():,} digits, too long to read; expected "
+                        f"vertex and hyperedge ids of at most {MAX_ID_LENGTH} characters", file=path) from None
     if not isinstance(data, dict):
         raise DataError("expected a HIF object with an 'incidences' list at the top level", file=path, line=1)
     if data.get("network-type", "undirected") not in ("undirected", "asc"):

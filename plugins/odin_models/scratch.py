@@ -8,12 +8,9 @@ exactly like a downloaded checkpoint: so ``odin eval``, ``odin export`` and
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
-from odin_core import LoadedModel, ModelError, resolve_chat_template
+from odin_core import LoadedModel, ModelError, resolve_chat_template, write_folder
 from odin_models.loading import choose_target_modules, load_pretrained, parameter_counts
 
 BASE_MODEL_DIR = "base_model"
@@ -76,15 +73,12 @@ def build_base(options, target: Path, texts, max_length: int, seed: int) -> None
     """Train the tokenizer, build the model and save both in Hugging Face layout at ``target`` (atomically)."""
     tokenizer = train_tokenizer(texts, options.vocab_size, max_length)
     model = build_model(options, tokenizer, max_length, seed)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
+
+    def save(tmp):
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+    write_folder(target, save, "base model", hint="free space, then resume the run")
 
 
 def load_scratch(options, model_section, settings, run, train_texts) -> LoadedModel:

@@ -169,21 +169,22 @@ class VertexSetInHyperedge(_VertexSetTask):
         return f"Is the vertex set {set_text(graph, chosen)} contained in a single hyperedge?", sorted(chosen)
 
 
+def larger_holders(graph, i: int):
+    """The hyperedges that hold hyperedge ``i`` and have more vertices: those in the incidence of all its
+    vertices (every hyperedge, for an empty one), so a large hypergraph is not compared pair by pair."""
+    edge = graph.edges[i]
+    if edge:
+        common = graph.incidence[edge[0]]
+        for v in edge[1:]:
+            common = common & graph.incidence[v]
+    else:
+        common = range(graph.num_edges)
+    return (j for j in common if len(graph.edges[j]) > len(edge))
+
+
 def has_nested_hyperedge(graph) -> bool:
     """Whether some hyperedge is a proper subset of another (repeated hyperedges do not count)."""
-    incidence = graph.incidence
-    for edge in graph.edges:
-        if not edge:
-            if any(graph.edges):
-                return True
-            continue
-        common = incidence[edge[0]]
-        for v in edge[1:]:
-            common = common & incidence[v]
-        size = len(edge)
-        if any(len(graph.edges[j]) > size for j in common):
-            return True
-    return False
+    return any(next(larger_holders(graph, i), None) is not None for i in range(graph.num_edges))
 
 
 def nesting_trace(graph) -> str:
@@ -191,10 +192,9 @@ def nesting_trace(graph) -> str:
 
     ``e0 in none, e1 in none, e2 in e5.`` or ``e0 in none, e1 in none; none lies in a larger one.``
     """
-    sets = [set(edge) for edge in graph.edges]
     parts = []
-    for i, edge in enumerate(sets):
-        holder = next((j for j, other in enumerate(sets) if len(other) > len(edge) and edge <= other), None)
+    for i in range(graph.num_edges):
+        holder = min(larger_holders(graph, i), default=None)
         if holder is not None:
             parts.append(f"{edge_name(graph, i)} in {edge_name(graph, holder)}")
             return ", ".join(parts) + "."

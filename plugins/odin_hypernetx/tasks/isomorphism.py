@@ -131,6 +131,37 @@ def isomorphism_trace(first: Hypergraph, second: Hypergraph, permutation=None) -
     return f"{head} These agree, but no renaming turns G1 into G2."
 
 
+#: hyperedges up to which every swappable pair is listed (the draw that frozen sets were built with); above it a
+#: pair is drawn by rejection, so a hypergraph of thousands of hyperedges costs no quadratic list
+LISTED_PAIRS_UP_TO = 256
+#: draws of a random pair, at most, before a large hypergraph counts as having no swappable pair
+PAIR_DRAWS = 64
+
+
+def _swappable(graph: Hypergraph, i: int, j: int) -> bool:
+    return bool(set(graph.edges[i]) - set(graph.edges[j]) and set(graph.edges[j]) - set(graph.edges[i]))
+
+
+def _swappable_pairs(graph: Hypergraph):
+    """A function drawing ``(i, j)``, ``i < j``, uniformly among the pairs of hyperedges that each have a vertex
+    the other lacks (or None when it finds none), or None when the hypergraph has no such pair."""
+    m = graph.num_edges
+    if m <= LISTED_PAIRS_UP_TO:
+        pairs = [(i, j) for i in range(m) for j in range(i + 1, m) if _swappable(graph, i, j)]
+        return (lambda rng: rng.choice(pairs)) if pairs else None
+    if m < 2:
+        return None
+
+    def draw(rng):
+        for _ in range(PAIR_DRAWS):
+            i, j = sorted(rng.sample(range(m), 2))
+            if _swappable(graph, i, j):
+                return i, j
+        return None
+
+    return draw
+
+
 class Isomorphism(Task):
     """Are two hypergraphs isomorphic? (yes/no; negatives share the vertex count and hyperedge sizes)
 
@@ -188,13 +219,15 @@ class Isomorphism(Task):
     def _degree_preserving(graph, rng, attempts: int = 24, keep: int = 6):
         """(hyperedges, same clique expansion?) after one vertex swap between two hyperedges, or None."""
         repeats_allowed = len(set(graph.edges)) < graph.num_edges
-        pairs = [(i, j) for i in range(graph.num_edges) for j in range(i + 1, graph.num_edges)
-                 if set(graph.edges[i]) - set(graph.edges[j]) and set(graph.edges[j]) - set(graph.edges[i])]
-        if not pairs:
+        pick_pair = _swappable_pairs(graph)
+        if pick_pair is None:
             return None
         found = []
         for _ in range(attempts):
-            i, j = rng.choice(pairs)
+            found_pair = pick_pair(rng)
+            if found_pair is None:
+                break
+            i, j = found_pair
             a = rng.choice(sorted(set(graph.edges[i]) - set(graph.edges[j])))
             b = rng.choice(sorted(set(graph.edges[j]) - set(graph.edges[i])))
             edges = list(graph.edges)
