@@ -91,3 +91,14 @@ def test_evaluation_toy(tmp_path):
         assert ("batched_bf16" in model) == cpu_bf16() and ("bf16_skipped" in model) != cpu_bf16()
         # generation stops at the answer's bracket: one row at a time, no token follows it
         assert model["single_fp32"]["answer_tokens"] == 0
+
+
+@pytest.mark.timeout(120)
+def test_large_file_toy(tmp_path):
+    from benchmarks import large_file
+
+    large_file.main(["--toy", "--out", str(tmp_path)])
+    data = _result(tmp_path, "large_file")
+    assert data["hyperedges"] == large_file.SIZES["toy"]["hyperedges"] and data["vertices"] > 1000
+    assert data["hyperedges_read_per_second"] == pytest.approx(data["hyperedges"] / data["read_seconds"])
+    assert data["meets_target"] == (data["build_seconds"] < large_file.TARGET_BUILD_SECONDS)

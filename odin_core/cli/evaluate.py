@@ -100,8 +100,8 @@ def compare_command(run_dirs, evaluation, fmt, output, plot):
               default="auto", show_default=True,
               help="--merged: float16, bfloat16, float32 ('auto': bfloat16 where the GPU supports it, else float16); "
                    "--gguf: f16, bf16 or q8_0 ('auto': f16).")
-@click.option("--force", is_flag=True, help="Replace a non-empty --output folder that Odin did not write, or an "
-                                            "existing --output file.")
+@click.option("--force", is_flag=True, help="Replace a non-empty --output folder of your own (outside every run; "
+                                            "never another Odin folder), or an existing --output file.")
 def export_command(run_dir, merged, gguf, output, dtype, force):
     """Export RUN_DIR's trained model (the adapter is already in RUN_DIR/adapter, in PEFT format)."""
     if merged and gguf:
