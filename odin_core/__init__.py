@@ -31,7 +31,8 @@ from odin_core.answers import (  # noqa: E402
     parse_answer,
 )
 from odin_core.chat import resolve_chat_template  # noqa: E402
-from odin_core.device import cpu_weights_dtype, parameter_count, trainable_parameter_count, training_device  # noqa: E402
+from odin_core.device import (  # noqa: E402
+    cpu_weights_dtype, linear_module_names, parameter_count, trainable_parameter_count, training_device)
 from odin_core.errors import DataError, ModelError, OdinError, RecipeError  # noqa: E402
 from odin_core.files import read_utf8  # noqa: E402  (data files: one clear error for a missing or non-UTF-8 file)
 from odin_core.files import write_folder  # noqa: E402  (a folder written whole or not at all)
@@ -85,8 +86,20 @@ def run_recipe(recipe, overrides=None, **kwargs):
 #: earlier name of ``run_recipe`` (no submodule is named ``run``, so it cannot be shadowed)
 run = run_recipe
 
+#: what extension authors receive, imported when first asked for (they pull in the evaluation and run flows):
+#: ``EvalContext`` (an evaluator's ``evaluate(ctx)`` argument) and ``RunResult`` (what ``run_recipe`` returns)
+_LAZY = {"EvalContext": "odin_core.evaluate.context", "RunResult": "odin_core.flows.run"}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'odin_core' has no attribute {name!r}")
+
 __all__ = [
-    "__version__", "hookimpl", "pm", "run_recipe", "run", "load_recipe", "get_component",
+    "__version__", "hookimpl", "pm", "run_recipe", "run", "RunResult", "EvalContext", "load_recipe", "get_component",
     "register_plugin", "unregister_plugin", "register_source", "register_encoder", "register_task",
     "register_model_loader", "register_loader", "register_lora_strategy", "register_evaluator", "register_tracker",
     "Hypergraph", "Question", "LoadedModel", "LoadSettings", "Source", "Encoder", "Task", "ModelLoader",
@@ -94,5 +107,5 @@ __all__ = [
     "ANSWER_KINDS", "FORMAT_ERROR", "format_answer", "parse_answer", "gold_value", "is_correct", "normalise_label",
     "OdinError", "RecipeError", "DataError", "ModelError", "read_utf8", "write_folder", "RunDir", "derive_seed", "resolve_chat_template",
     "wilson_interval", "mcnemar_exact", "bootstrap_interval", "training_device", "cpu_weights_dtype", "parameter_count",
-    "trainable_parameter_count", "markdown", "ModelShape",
+    "trainable_parameter_count", "linear_module_names", "markdown", "ModelShape",
 ]

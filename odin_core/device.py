@@ -105,6 +105,19 @@ def device_of(model):
         return "cpu"
 
 
+def linear_module_names(model) -> set[str]:
+    """Last name parts of the model's linear layers (4-bit ones included), the output head excluded."""
+    import torch
+
+    names = set()
+    for full_name, module in model.named_modules():
+        if isinstance(module, torch.nn.Linear):
+            leaf = full_name.rsplit(".", 1)[-1]
+            if leaf not in ("lm_head", "score"):
+                names.add(leaf)
+    return names
+
+
 def parameter_count(model) -> int | None:
     """Parameters of ``model`` as trained numbers: a 4-bit (bitsandbytes) weight counts its unpacked shape."""
     import math

@@ -352,19 +352,26 @@ def test_not_a_run_directory_is_one_message_with_exit_code_2(tmp_path):
     assert (folder / "notes.txt").read_text() == "mine" and len(list(folder.iterdir())) == 1
 
 
-def test_plugins_import_only_the_public_surface():
+def test_plugins_import_only_the_public_surface_and_never_each_other():
     import ast
     from pathlib import Path
 
     plugins = Path(__file__).resolve().parent.parent / "plugins"
+    packages = {p.name for p in plugins.iterdir() if (p / "__init__.py").is_file()}
     allowed = {"odin_core", "odin_core.markdown"}
     offenders = []
     for path in plugins.rglob("*.py"):
+        own = path.relative_to(plugins).parts[0]
+
+        def refused(module: str) -> bool:
+            top = module.split(".")[0]
+            if top == "odin_core":
+                return module not in allowed
+            return top in packages and top != own  # another plugin
+
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("odin_core"):
-                if node.module not in allowed:
-                    offenders.append(f"{path.name}: {node.module}")
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0 and refused(node.module):
+                offenders.append(f"{path.relative_to(plugins)}: {node.module}")
             elif isinstance(node, ast.Import):
-                offenders += [f"{path.name}: {a.name}" for a in node.names
-                              if a.name.startswith("odin_core") and a.name not in allowed]
+                offenders += [f"{path.relative_to(plugins)}: {a.name}" for a in node.names if refused(a.name)]
     assert not offenders, offenders

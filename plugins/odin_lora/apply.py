@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from odin_core import ModelError
+from odin_core import ModelError, linear_module_names
 
 
 def _check_targets(model, targets) -> None:
-    from odin_models.loading import linear_module_names
-
     present = linear_module_names(model)
     missing = [t for t in targets if t not in present]
     if missing:

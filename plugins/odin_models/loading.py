@@ -15,6 +15,7 @@ from odin_core import (
     ModelError,
     RecipeError,
     cpu_weights_dtype,
+    linear_module_names,
     parameter_count,
     resolve_chat_template,
     trainable_parameter_count,
@@ -149,19 +150,6 @@ def load_pretrained(source: str, recipe, *, load_in_4bit: bool = False, full_fin
         raise ModelError(f"could not load {source!r} with the {engine} engine: {type(exc).__name__}: {message}",
                          file=recipe.path, key="model.name") from exc
     return model, tokenizer
-
-
-def linear_module_names(model) -> set[str]:
-    """Last name parts of the model's linear layers (4-bit ones included), the output head excluded."""
-    import torch
-
-    names = set()
-    for full_name, module in model.named_modules():
-        if isinstance(module, torch.nn.Linear):
-            leaf = full_name.rsplit(".", 1)[-1]
-            if leaf not in ("lm_head", "score"):
-                names.add(leaf)
-    return names
 
 
 def choose_target_modules(model, candidates, explicit, where: dict) -> list[str]:
