@@ -254,6 +254,22 @@ def expand_tasks(names, tasks: dict[str, Component] | None = None) -> list[str]:
             or task_name in wanted or task_family(component) in wanted]
 
 
+def flat_keys(data, prefix="", out=None) -> dict:
+    """``{dotted key: value}`` of nested recipe data (tables and arrays of tables flattened, ``sources.0.name``)."""
+    out = {} if out is None else out
+    if isinstance(data, dict):
+        for key, value in data.items():
+            flat_keys(value, f"{prefix}.{key}" if prefix else str(key), out)
+    elif isinstance(data, list) and any(isinstance(v, dict) for v in data):
+        for i, value in enumerate(data):
+            flat_keys(value, f"{prefix}.{i}", out)
+        if not data:
+            out[prefix] = []
+    else:
+        out[prefix] = data
+    return out
+
+
 def run_form(recipe) -> dict:
     """``recipe.resolved()`` with ``data.tasks`` expanded to the task names it selects (a task's options kept):
     what a run directory's recipe.toml records, so that it says which tasks ``all`` meant that day."""

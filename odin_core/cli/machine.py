@@ -70,13 +70,16 @@ def estimate_command(recipe, overrides, as_json, device, seq_len, memory_gb):
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
+    from odin_core.markdown import params
+
     shape, setup = result["shape"], result["setup"]
-    click.echo(f"{recipe}: {shape['architecture']} with {shape['num_layers']} layers, hidden {shape['hidden_size']}, "
-               f"vocabulary {shape['vocab_size']}: {result['parameters'] / 1e6:,.1f}M parameters "
+    layers = f"{shape['num_layers']} layer{'' if shape['num_layers'] == 1 else 's'}"
+    click.echo(f"{recipe}: {shape['architecture']} with {layers}, hidden {shape['hidden_size']}, "
+               f"vocabulary {shape['vocab_size']}: {params(result['parameters'])} parameters "
                f"(shape from {shape['source']})")
     trained = "every weight" if setup["full_finetuning"] else f"LoRA r={setup['lora_r']}"
     click.echo(f"  {result['device']}, weights {setup['precision']}, {trained} "
-               f"({result['trainable_parameters'] / 1e6:,.2f}M trainable), batch {setup['batch_size']} x "
+               f"({params(result['trainable_parameters'])} trainable), batch {setup['batch_size']} x "
                f"{setup['seq_len']} tokens, gradient checkpointing {'on' if setup['gradient_checkpointing'] else 'off'}, "
                f"{'8-bit' if setup['optimizer_8bit'] else 'fp32'} AdamW")
     for part, gb in result["gb"].items():

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from odin_core import files, processes
 from odin_core.errors import DataError, RecipeError
-from odin_core.recipe import run_form
+from odin_core.recipe import flat_keys, run_form
 from odin_core.layout import ENVIRONMENT_FILE, METRICS_FILE, RECIPE_FILE, RESUMES_LOG
 from odin_core.rundir import is_run_dir
 
@@ -56,21 +56,6 @@ def find_resume_dir(recipe, resume: str, output_dir) -> Path:
     return max(candidates, key=lambda p: p.stat().st_mtime)
 
 
-def _flatten(data, prefix="", out=None) -> dict:
-    out = {} if out is None else out
-    if isinstance(data, dict):
-        for key, value in data.items():
-            _flatten(value, f"{prefix}.{key}" if prefix else str(key), out)
-    elif isinstance(data, list) and any(isinstance(v, dict) for v in data):
-        for i, value in enumerate(data):
-            _flatten(value, f"{prefix}.{i}", out)
-        if not data:
-            out[prefix] = []
-    else:
-        out[prefix] = data
-    return out
-
-
 def _same(a, b) -> bool:
     if isinstance(a, float) and isinstance(b, (int, float)) and not isinstance(b, bool):
         return math.isclose(a, b, rel_tol=1e-12, abs_tol=0.0)
@@ -80,7 +65,7 @@ def _same(a, b) -> bool:
 def recipe_changes(recorded: dict, recipe) -> dict[str, tuple]:
     """``{dotted key: (recorded value, new value)}`` of the settings that change what training does."""
     current = tomllib.loads(files.to_toml(run_form(recipe)))  # the same normal form recipe.toml has
-    old, new = _flatten(recorded), _flatten(current)
+    old, new = flat_keys(recorded), flat_keys(current)
     changed = {}
     for key in sorted(set(old) | set(new)):
         if any(key == h or key.startswith(h + ".") for h in HARMLESS):

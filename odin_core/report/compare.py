@@ -5,10 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import tomllib
 
 from odin_core.errors import DataError
 from odin_core.records import task_accuracy
-from odin_core.layout import predictions_file
+from odin_core.layout import RECIPE_FILE, predictions_file
+from odin_core.recipe import flat_keys
 from odin_core.report.significance import load_outcomes, paired_test
 from odin_core.report.render import stages_of
 from odin_core.report.tables import get, stage_label, interval, load_metrics, num, p_value, params, pct, run_path, table
@@ -60,7 +62,26 @@ def compare_runs(run_dirs, evaluation: str | None = None) -> dict:
         outcomes[path.name] = load_outcomes(path / predictions_file(stage.get("stage") or "trained"))
     tests = _tests_against_first(outcomes, [run_path(r).name for r in run_dirs])
     runs.sort(key=lambda r: (r["parameters"] is None, r["parameters"] or 0, r["run"]))
-    return {"runs": runs, "tasks": dict(sorted(tasks.items())), "tests": tests}
+    return {"runs": runs, "tasks": dict(sorted(tasks.items())), "tests": tests,
+            "settings": differing_settings([run_path(r) for r in run_dirs])}
+
+
+#: recipe keys that name or place a run without changing what it does
+_NOT_SETTINGS = ("name", "description", "output_dir")
+
+
+def differing_settings(paths) -> dict:
+    """``{dotted recipe key: {run: value}}`` for the keys whose values differ between the runs' recorded
+    recipes (a key a run lacks shows as None); the first thing one asks when comparing runs."""
+    recipes = {}
+    for path in paths:
+        try:
+            recipes[path.name] = flat_keys(tomllib.loads((path / RECIPE_FILE).read_text(encoding="utf-8")))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            recipes[path.name] = {}
+    keys = sorted({k for flat in recipes.values() for k in flat if k not in _NOT_SETTINGS})
+    return {key: {run: flat.get(key) for run, flat in recipes.items()} for key in keys
+            if len({json.dumps(flat.get(key), sort_keys=True) for flat in recipes.values()}) > 1}
 
 
 def _stage_summaries(metrics: dict) -> dict:
@@ -98,6 +119,10 @@ def _tests_against_first(outcomes: dict, order: list[str]) -> dict:
     return tests
 
 
+def _setting(value) -> str:
+    return "–" if value is None else (value if isinstance(value, str) else json.dumps(value))
+
+
 def _bounds(ci) -> tuple:
     """(low, high) of a 95% interval, or two blanks where the run has none."""
     return (ci[0], ci[1]) if ci else (None, None)
@@ -129,6 +154,12 @@ def render_comparison(comparison: dict, fmt: str = "markdown") -> str:
              *[pct(r["families"].get(f)) for f in families]]
             for r in runs]
     text = table(header, rows) + "\n"
+    settings = comparison.get("settings") or {}
+    if settings:
+        names = [r["run"] for r in runs]
+        text += ("\nRecipe keys that differ between the runs:\n\n"
+                 + table(["key", *names], [[key, *[_setting(values.get(name)) for name in names]]
+                                           for key, values in settings.items()]) + "\n")
     stage_rows = [[r["run"], stage_label(label, r.get("strategy")), num(s.get("examples")), pct(s.get("accuracy")),
                    interval(s.get("accuracy_ci95")), pct(s.get("macro_accuracy")), num(s.get("format_errors")),
                    *[pct(s["families"].get(f)) for f in families]]
