@@ -18,6 +18,7 @@ ODIN_LINE = re.compile("|".join([
     r"\w+: accuracy [\d.]+ \(macro [\d.]+\), \d+ format errors, [\d.]+ s",
     r"step \d+/\d+ \| loss [\d.]+( \| .+)?",
     r"trained \d+ steps in \w+ \| .+",
+    r"result: trained [\d.]+% \[[\d.]+, [\d.]+\] on \d+ \w+ rows(; majority [\d.]+%(, shortcut [\d.]+%)?)?",
     r"run directory: .+",
     r"error: .+", r"\d+ warning\(s\) earlier in this command:", r"  warning: .+", r"log: .+",
 ]))
@@ -54,7 +55,8 @@ def test_default_verbose_and_quiet_terminal_output(tmp_path):
     assert not strangers, strangers
     assert not [line for line in shown if LIBRARY_NOISE.search(line) and not line.startswith("warning: ")]
     assert sum(line.startswith(CPU_FALLBACK) for line in shown) == 1
-    assert default.stdout.strip() == f"run directory: {runs[0]}"
+    result_line, run_line = default.stdout.strip().splitlines()
+    assert result_line.startswith("result: trained ") and run_line == f"run directory: {runs[0]}"
     # every phase has its summary line
     for start in ("data: built dataset", "base: accuracy", "trained 4 steps in", "trained: accuracy"):
         assert any(line.startswith(start) for line in shown), start
@@ -63,7 +65,7 @@ def test_default_verbose_and_quiet_terminal_output(tmp_path):
     assert any("Unsloth" in line for line in library)  # its CPU notice, printed at import
     assert any("Truncating train dataset" in line for line in library)  # TRL's datasets progress bar, last state
     for line in shown:  # Odin's own lines are in the log too
-        if not line.startswith(("run directory: ",)):
+        if not line.startswith(("run directory: ", "result: ")):
             assert line in log, line
 
     verbose, runs = odin_run(tmp_path, "-v")
@@ -76,7 +78,8 @@ def test_default_verbose_and_quiet_terminal_output(tmp_path):
 
     quiet, runs = odin_run(tmp_path, "--quiet")
     assert quiet.returncode == 0, quiet.stderr[-3000:]
-    assert quiet.stderr == "" and quiet.stdout == f"run directory: {runs[0]}\n"
+    assert quiet.stderr == "" and quiet.stdout.splitlines()[1:] == [f"run directory: {runs[0]}"]
+    assert ODIN_LINE.fullmatch(quiet.stdout.splitlines()[0]).group(0).startswith("result: trained ")
     assert CPU_FALLBACK in (runs[0] / "odin.log").read_text()  # not shown, still logged
 
 
@@ -176,3 +179,14 @@ def test_a_quiet_command_leaves_warning_filters_and_environment_as_they_were(mon
         warnings.simplefilter("always")
         warnings.warn("still shown", UserWarning)
     assert [str(w.message) for w in seen] == ["still shown"]
+
+
+def test_the_result_line_reads_the_run_metrics():
+    import json
+
+    from odin_core.cli.run import result_line
+
+    metrics = json.loads((REPO / "studies/learning_mechanics/evidence/q4/metrics.json").read_text())
+    assert result_line(metrics) == "result: trained 42.4% [36.7, 48.3] on 276 test rows; majority 33.7%, shortcut 61.6%"
+    assert ODIN_LINE.fullmatch(result_line(metrics))
+    assert result_line({"training": {}}) is None

@@ -172,6 +172,12 @@ def test_packing_trains_padding_free(core_plugin, write_recipe, tmp_path):
     assert summary["steps"] == 3 and math.isfinite(summary["final_loss"])
 
 
+def test_the_last_step_is_logged_when_logging_steps_exceeds_the_run(core_plugin, write_recipe, tmp_path):
+    recipe = write_recipe(recipe_text(max_steps=3, logging_steps=10, save_steps=3))
+    summary, _, _ = train_run(recipe, tmp_path / "run", toy_datasets(train=32))
+    assert summary["steps"] == 3 and summary["final_loss"] is not None and math.isfinite(summary["final_loss"])
+
+
 def test_on_eval_sees_each_validation_loss_and_can_stop_training(core_plugin, write_recipe, tmp_path):
     from odin_core.errors import RunStopped
 

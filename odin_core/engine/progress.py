@@ -134,6 +134,19 @@ def check_finite_model(recipe, model, step: int) -> None:
         raise _diverged(recipe, step, f"parameter {name} is not finite")
 
 
+def last_step_callback():
+    """Logs the last step's loss whatever ``training.logging_steps`` is, so a short run never ends with
+    "final loss None"."""
+    from transformers import TrainerCallback
+
+    class LogLastStep(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.max_steps and state.global_step >= state.max_steps:
+                control.should_log = True
+
+    return LogLastStep()
+
+
 def guard_callback(recipe):
     """Stops training at a non-finite loss or weights, before anything of it is saved."""
     import math

@@ -20,7 +20,8 @@ from odin_core import console, processes
 from odin_core.device import parameter_count, peak_memory_mb, trainable_parameter_count, training_device
 from odin_core.engine.checkpoints import checkpoint_step, prune_metrics, sync_saves_callback, usable_checkpoint
 from odin_core.engine.interrupts import TrainingInterrupted, stop_on_signals, write_failures
-from odin_core.engine.progress import check_finite_model, fmt_duration, guard_callback, progress_callback
+from odin_core.engine.progress import (check_finite_model, fmt_duration, guard_callback, last_step_callback,
+                                      progress_callback)
 from odin_core.engine.tokenize import tokenize_split
 from odin_core.engine.trainers import training_arguments, transformers_trainer, unsloth_trainer
 from odin_core.engine.validation import add_eval_metrics, best_model_arguments, best_summary, early_stopping_callback
@@ -109,6 +110,7 @@ def _setup_trainer(recipe, loaded, train_set, eval_set, run_dir, events, device,
     stopping = early_stopping_callback(recipe.training) if eval_set is not None else None
     for callback in [*callbacks, *([stopping] if stopping else [])]:
         trainer.add_callback(callback)
+    trainer.add_callback(last_step_callback())
     trainer.add_callback(guard_callback(recipe))  # after the callbacks that may ask for a checkpoint
     return trainer
 
