@@ -13,7 +13,8 @@ the wrong type, counts as not answered correctly. Rows without the dict (tasks
 without rules, older datasets) are left out. The best rule is the one with the
 most correct answers, ties going to the alphabetically first name. A task is
 *flagged* when its best rule does better than ``CHOICE_THRESHOLD`` (yes/no and
-label tasks) or ``EXACT_THRESHOLD`` (vertex-set, count and path-length tasks):
+label tasks) or ``EXACT_THRESHOLD`` (vertex-set, count and path-length tasks) by
+the whole of its Wilson 95% interval (so one lucky row of nine is not a flag):
 its questions can then largely be answered without the reasoning they are meant
 to measure.
 """
@@ -89,7 +90,8 @@ def _task_entry(kind: str, rows: int, scored: list[tuple[dict, object]]) -> dict
         best = entry["rules"][leaders[0]]
         entry["best"] = {"rule": leaders[0], "accuracy": best["accuracy"], "correct": best["correct"], "n": n,
                          "ci95": best["ci95"], "tied": leaders[1:]}
-        entry["flagged"] = best["accuracy"] is not None and best["accuracy"] > entry["threshold"]
+        # on the interval, not the point: the lower bound must clear the threshold
+        entry["flagged"] = best["accuracy"] is not None and best["ci95"][0] > entry["threshold"]
     return entry
 
 
@@ -152,9 +154,9 @@ def flag_explanation(table: dict) -> str | None:
     exact = thresholds.get("vertex_set", EXACT_THRESHOLD)
     named = "; ".join(f"{task} ({best_rule_text(table['tasks'][task])})" for task in flagged)
     return (f"⚠ flagged: a shallow rule answers {len(flagged)} task(s) without the reasoning they are meant to "
-            f"measure: {named}. A task is flagged when its best rule is right on more than {100 * choice:.0f}% of "
-            f"rows (yes/no and label tasks) or exactly right on more than {100 * exact:.0f}% (vertex-set, count "
-            "and path-length tasks).")
+            f"measure: {named}. A task is flagged when the 95% interval of its best rule's accuracy lies above "
+            f"{100 * choice:.0f}% (yes/no and label tasks) or above {100 * exact:.0f}% exactly right (vertex-set, "
+            "count and path-length tasks).")
 
 
 def table_lines(table: dict, indent: str = "  ") -> list[str]:
@@ -165,9 +167,9 @@ def table_lines(table: dict, indent: str = "  ") -> list[str]:
         return [f"{indent}heuristic rules: none (no row records rules in its meta)"]
     thresholds = table.get("thresholds") or {}
     lines = [f"{indent}heuristic rules: {len(table.get('flagged') or [])} of {len(tasks)} tasks with rules flagged ⚠ "
-             f"(best rule right on more than {100 * thresholds.get('yes_no', CHOICE_THRESHOLD):.0f}% of yes/no and "
-             f"label rows, exactly right on more than {100 * thresholds.get('vertex_set', EXACT_THRESHOLD):.0f}% "
-             "of other rows)"]
+             f"(the 95% interval of the best rule's accuracy above {100 * thresholds.get('yes_no', CHOICE_THRESHOLD):.0f}% "
+             f"on yes/no and label rows, above {100 * thresholds.get('vertex_set', EXACT_THRESHOLD):.0f}% exactly "
+             "right on other rows)"]
     width = max(len(task) for task in tasks)
     for task, entry in tasks.items():
         best = entry["best"]
