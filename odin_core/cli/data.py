@@ -81,7 +81,7 @@ def show_command(recipe, overrides, count, split, task, encoding):
 @recipe_argument
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def stats_command(recipe, overrides, as_json):
-    """Counts and answer distributions per task and split (yes/no balance, majority baselines), how well
+    """Counts and answer distributions per task and split (yes/no balance, each split's most frequent answer), how well
     the shallow rules the rows record answer each task (heuristic baselines; ⚠ marks a shortcut), and the learned
     shortcut baseline: a classifier over cheap features fitted on the training split (⚠ above its bound)."""
     loaded = load_recipe(recipe, overrides, require_model=False)
@@ -94,12 +94,14 @@ def stats_command(recipe, overrides, as_json):
         click.echo(json.dumps({"stats": stats, "heuristics": heuristics, "learned_baseline": learned,
                                "dropped": report.get("dropped", {})}, indent=2))
         return
+    click.echo("(most frequent answer: each split's own; a run's majority baseline is the training split's most "
+               "frequent answer, scored on the evaluated rows)")
     for split in SPLITS:
         click.echo(f"{split}: {stats[split]['count']} examples"
                    + (f" (detects accuracy differences of {stats[split]['detectable_difference']:.0%} or more overall)"
                       if split == "test" and stats[split]["count"] else ""))
         for task, entry in stats[split]["tasks"].items():
-            line = f"  {task:<34} {entry['count']:>6}  majority {entry['majority_baseline']:.0%}"
+            line = f"  {task:<34} {entry['count']:>6}  most frequent answer {entry['most_frequent_share']:.0%}"
             if split == "test":
                 line += f"  detects ±{entry['detectable_difference']:.0%}"
             if "yes_rate" in entry:

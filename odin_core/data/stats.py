@@ -12,7 +12,7 @@ _HEURISTIC_COLUMNS = ("task", "answer_kind", "answer", "meta")
 
 
 def answer_stats(rows) -> dict:
-    """Counts and answer distributions per split and task (yes rate, majority baseline, value histograms), and the
+    """Counts and answer distributions per split and task (yes rate, most frequent answer, value histograms), and the
     smallest accuracy difference each can detect (``odin_core.stats.minimum_detectable_difference``)."""
     stats: dict = {}
     for split, dataset in rows.items():
@@ -36,8 +36,10 @@ def answer_stats(rows) -> dict:
                 if kind == "yes_no":
                     entry["yes_rate"] = round(sum(1 for v in values if v) / len(values), 4)
                 majority = counter.most_common(1)[0]
-            entry["majority_answer"] = majority[0]
-            entry["majority_baseline"] = round(majority[1] / len(values), 4)
+            # this split's own most frequent answer and its share: not the report's majority baseline, which
+            # scores the training split's most frequent answer on the evaluated rows
+            entry["most_frequent_answer"] = majority[0]
+            entry["most_frequent_share"] = round(majority[1] / len(values), 4)
             # the smallest accuracy difference a comparison on these rows detects (80% power, 5% level)
             entry["detectable_difference"] = round(minimum_detectable_difference(len(values)), 4)
             per_task[task] = entry
