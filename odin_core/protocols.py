@@ -117,6 +117,8 @@ class LoadedModel:
     target_modules: list[str] = field(default_factory=list)
     chat_template: bool = False  # the tokenizer has a chat template to apply
     info: dict = field(default_factory=dict)
+    #: randomly initialised weights (a scratch model): its base evaluation is capped to a few rows
+    untrained: bool = False
 
 
 @runtime_checkable

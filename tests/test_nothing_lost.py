@@ -342,3 +342,23 @@ def test_the_scratch_base_model_folder_has_ordinary_permissions(tmp_path):
     os.umask(umask)
     assert target.stat().st_mode & 0o777 == 0o777 & ~umask  # 0755 under the usual umask, not mkdtemp's 0700
     assert marker_kind(target) == "base model"
+
+
+@pytest.mark.timeout(60)
+def test_an_untrained_scratch_model_is_evaluated_on_a_few_rows(core_plugin, write_recipe, tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from odin_core import evaluate
+    from odin_core.flows import run as run_flow
+
+    flow = RunFlow(load_recipe(write_recipe()), output_dir=tmp_path / "runs")
+    flow.setup_run_dir()
+    flow.datasets, flow.eval_split = {}, list(range(500))
+    asked = {}
+    monkeypatch.setattr(evaluate, "evaluate_model",
+                        lambda *args, **kwargs: asked.update(kwargs) or {"stage": "base"})
+    for untrained, cap in ((True, run_flow.UNTRAINED_BASE_ROWS), (False, None)):
+        flow.loaded = SimpleNamespace(untrained=untrained)
+        flow.resume = None
+        flow.evaluate_base()
+        assert asked["max_examples"] == cap

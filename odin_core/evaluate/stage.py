@@ -67,14 +67,16 @@ def write_predictions(run_dir, stage: str, records: list[dict]) -> Path:
 
 
 def evaluate_model(recipe, loaded, eval_split, run_dir, stage: str = "base", *, loss_split=None,
-                   split_name: str | None = None, evaluators=None) -> dict:
+                   split_name: str | None = None, evaluators=None, max_examples: int | None = None) -> dict:
     """Evaluate ``loaded`` on ``eval_split`` with the recipe's evaluators; returns the stage record.
 
     Writes ``predictions-<stage>.jsonl`` into ``run_dir`` (a ``RunDir`` or a path).
-    ``loss_split`` (the validation split) feeds the loss/perplexity evaluator.
+    ``loss_split`` (the validation split) feeds the loss/perplexity evaluator. ``max_examples`` caps the rows
+    further than ``generation.max_examples`` (a seeded sample).
     """
     generation = recipe.generation
-    examples = select_examples(eval_split, generation.max_examples, recipe.seed)
+    cap = min((n for n in (generation.max_examples, max_examples) if n is not None), default=None)
+    examples = select_examples(eval_split, cap, recipe.seed)
     if not examples:
         raise DataError(f"the {split_name or generation.split} split has no examples to evaluate")
     check_columns(examples, ("prompt", "completion", "task", "answer_kind", "answer"), "evaluation")

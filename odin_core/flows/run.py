@@ -45,6 +45,10 @@ from odin_core.rundir import FollowerRunDir, RunDir, is_run_dir
 from odin_core.stats import mean_std
 
 
+#: rows the base evaluation of an untrained (scratch) model uses, at most
+UNTRAINED_BASE_ROWS = 64
+
+
 @dataclass
 class RunResult:
     run_dir: Path
@@ -169,10 +173,16 @@ class RunFlow:
             self.run_dir.write_json(file, self.metrics[key])
 
     def evaluate_base(self) -> None:
-        if self.recipe.generation.evaluate_base:
-            self._before_training("base", BASE_METRICS_FILE, lambda: evaluate.evaluate_model(
-                self.recipe, self.loaded, self.eval_split, self.run_dir, stage="base",
-                loss_split=self.datasets.get("validation")))
+        if not self.recipe.generation.evaluate_base:
+            return
+        cap = None
+        if getattr(self.loaded, "untrained", False) and len(self.eval_split) > UNTRAINED_BASE_ROWS:
+            cap = UNTRAINED_BASE_ROWS  # random weights answer nothing: the time goes to training instead
+            console.say(f"base: the model is untrained (random weights); its base evaluation uses {cap} of "
+                        f"{len(self.eval_split)} rows", self.run_dir)
+        self._before_training("base", BASE_METRICS_FILE, lambda: evaluate.evaluate_model(
+            self.recipe, self.loaded, self.eval_split, self.run_dir, stage="base",
+            loss_split=self.datasets.get("validation"), max_examples=cap))
 
     def evaluate_prompted(self) -> None:
         """Zero-shot and k-shot prompting of the base model (chat models)."""

@@ -114,4 +114,4 @@ def load_scratch(options, model_section, settings, run, train_texts) -> LoadedMo
     info = {"family": "scratch", "architecture": model.config.model_type, "source": str(base), "built": built,
             "vocab_size": len(tokenizer), **parameter_counts(model)}
     return LoadedModel(model=model, tokenizer=tokenizer, engine=recipe.training.engine, target_modules=targets,
-                       chat_template=chat, info=info)
+                       chat_template=chat, info=info, untrained=True)
