@@ -17,7 +17,7 @@ if [ ! -x "$venv/bin/odin" ] || [ ! -f "$venv/.odin-complete" ]; then
     touch "$venv/.odin-complete"
 else
     # the editable install points at whichever clone installed it: point it at this one
-    "$venv/bin/pip" install --quiet --no-deps --no-build-isolation -e "$repo"
+    PYTHONWARNINGS=ignore "$venv/bin/pip" install --quiet --no-deps --no-build-isolation -e "$repo"
 fi
 export PATH="$venv/bin:$PATH"
 export VIRTUAL_ENV="$venv"

@@ -15,8 +15,19 @@ def _version(value) -> str:
 
 @click.command("env")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def env_command(as_json):
+@click.option("--activate", is_flag=True, help="Print the shell line that activates the virtual environment this "
+                                                "odin runs in (eval \"$(odin env --activate)\"), nothing else.")
+def env_command(as_json, activate):
     """Python, torch, CUDA and driver, each GPU's memory, accelerator packages, CPU threads, RAM, real weights."""
+    if activate:
+        import shlex
+        import sys
+        from pathlib import Path
+
+        if sys.prefix == sys.base_prefix:
+            raise click.UsageError("odin is not running in a virtual environment: nothing to activate")
+        click.echo(f"source {shlex.quote(str(Path(sys.prefix) / 'bin' / 'activate'))}")
+        return
     from odin_core.machine import machine_report
 
     report = machine_report()
