@@ -112,3 +112,24 @@ def test_refusals(trained, tmp_path):
     assert refused.exit_code == 2 and "exists" in refused.output and existing.read_text() == "not mine"
     q8_merged = CliRunner().invoke(cli, ["export", str(run_dir.path), "--merged", "--dtype", "q8_0"])
     assert q8_merged.exit_code == 2 and "q8_0 is for --gguf" in q8_merged.output
+
+
+def test_export_keeps_library_output_in_the_run_log(trained, tmp_path):
+    """A subprocess, as a user runs it: the terminal shows Odin's one line; torch and loading bars go to odin.log."""
+    import os
+    import shutil
+
+    from conftest import REPO, run_odin
+
+    _, run_dir = trained
+    run = tmp_path / "run"
+    shutil.copytree(run_dir.path, run)
+    recipe = (run / "recipe.toml").read_text()  # the built-in components in place of the in-process test ones
+    recipe = (recipe.replace('"test.encoder"', '"hypernetx.n_set"').replace('"test.edge_count"', '"hypernetx.vertex_count"')
+              .replace('"test.source"', '"hypernetx.synthetic"'))
+    (run / "recipe.toml").write_text(recipe)
+    done = run_odin("export", str(run), "--gguf", "--output", str(tmp_path / "model.gguf"),
+                    env_extra={"PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "plugins")])})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.startswith(f"gguf: {tmp_path / 'model.gguf'} (f16,") and len(done.stdout.splitlines()) == 1
+    assert done.stderr == "", done.stderr[-3000:]

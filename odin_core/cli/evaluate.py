@@ -109,11 +109,14 @@ def export_command(run_dir, merged, gguf, output, dtype, force):
     if not merged and not gguf:
         raise click.UsageError(f"nothing to export: the adapter is already in {run_dir / ADAPTER_DIR} "
                                "(PEFT format); pass --merged for a merged 16-bit model or --gguf for a GGUF file")
+    if (Path(run_dir) / LOG_FILE).is_file():  # library output (torch warnings, loading bars) goes to the run's log
+        console.attach_log(Path(run_dir) / LOG_FILE)
     if gguf:
         from odin_core.flows.export import export_gguf
 
         short = {"auto": "f16", "float16": "f16", "bfloat16": "bf16"}.get(dtype, dtype)
-        path, info = export_gguf(run_dir, output, short, force=force)
+        with console.captured():
+            path, info = export_gguf(run_dir, output, short, force=force)
         click.echo(f"gguf: {path} ({info['dtype']}, {info['tensors']} tensors, vocabulary {info['vocab']})")
         return
     if dtype in ("f16", "bf16", "q8_0"):
@@ -122,7 +125,8 @@ def export_command(run_dir, merged, gguf, output, dtype, force):
             raise click.UsageError("--dtype q8_0 is for --gguf; a merged folder is float16, bfloat16 or float32")
     from odin_core.flows.export import export_merged
 
-    target = export_merged(run_dir, output, dtype, force=force)
+    with console.captured():
+        target = export_merged(run_dir, output, dtype, force=force)
     click.echo(f"merged model: {target}")
 
 
