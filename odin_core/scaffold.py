@@ -14,7 +14,7 @@ import re
 from odin_core.errors import RecipeError
 from odin_core.files import toml_value
 from odin_core.plugins import canonical_name, registry
-from odin_core.recipe_schema import GenerationSection, ModelSection, TrainingSection
+from odin_core.recipe_schema import DataSection, GenerationSection, ModelSection, Recipe, TrainingSection
 
 PLUGIN_KINDS = ("source", "encoder", "task", "evaluator", "tracker", "model_loader", "lora_strategy")
 DEFAULT_KINDS = ("source", "encoder", "task", "evaluator")
@@ -413,6 +413,10 @@ def _header(component) -> str:
     return f"# {component.name} ({component.plugin})" + (f": {doc}" if doc else "")
 
 
+#: the recipe's sections, written as tables of their own
+_SECTIONS = ("model", "data", "lora", "training", "generation", "eval", "tracking")
+
+
 def recipe_text(name: str = "my-run", loader: str = "models.scratch", model_name: str | None = None,
                 strategy: str = "finetune.lora", source: str = "hypernetx.synthetic",
                 encodings=("hypernetx.n_set", "hypernetx.n_pair"), tasks=("all",)) -> str:
@@ -424,7 +428,8 @@ def recipe_text(name: str = "my-run", loader: str = "models.scratch", model_name
     task_names = [t if t == "all" or "." not in t else _component("task", t).name for t in tasks]
     out = ["# Written by `odin new recipe`: every option of the chosen components, commented out at its default.",
            "# Check it with `odin validate` and estimate its memory with `odin estimate`.",
-           f'name = "{name}"', "seed = 42", "", "[model]", _header(loader_c)]
+           f'name = "{name}"', "seed = 42"]
+    out += option_lines(Recipe, skip=("name", "seed", *_SECTIONS)) + ["", "[model]", _header(loader_c)]
     model_set = {"loader": loader_c.name}
     if model_name:
         model_set["name"] = model_name
@@ -432,8 +437,9 @@ def recipe_text(name: str = "my-run", loader: str = "models.scratch", model_name
     out += ["", "[lora]", _header(strategy_c)]
     out += option_lines(None) + [f'strategy = "{strategy_c.name}"'] + option_lines(strategy_c.options)
     out += ["", "[data]", "# " + "; ".join(_header(c)[2:] for c in encoder_cs),
-            f"encodings = {toml_value([c.name for c in encoder_cs])}", f"tasks = {toml_value(task_names)}",
-            "", "[data.num_examples]", "train = 1000", "validation = 100", "test = 200",
+            f"encodings = {toml_value([c.name for c in encoder_cs])}", f"tasks = {toml_value(task_names)}"]
+    out += option_lines(DataSection, skip=("sources", "tasks", "encodings", "num_examples"))
+    out += ["", "[data.num_examples]", "train = 1000", "validation = 100", "test = 200",
             "", "[[data.sources]]", _header(source_c), f'name = "{source_c.name}"'] + option_lines(source_c.options)
     for encoder in encoder_cs:
         if encoder.options is not None and encoder.options.model_fields:

@@ -94,6 +94,9 @@ def test_new_recipe_validates(tmp_path, args):
     text = path.read_text()
     assert "# r = 16  # adapter rank" in text or "finetune.full" in text
     assert "# learning_rate = 0.0002" in text
+    # the recipe's own keys too, not only the components' options
+    for line in ('# output_dir = "runs"', "# max_prompt_tokens =", '# rationale = "none"', '# cache_dir = ".odin_cache'):
+        assert line in text, line
     valid = run_odin("validate", str(path))
     assert valid.returncode == 0, valid.stderr
     if args:
