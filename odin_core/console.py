@@ -90,11 +90,6 @@ def warn(message: str, run_dir=None) -> None:
         _show(message)
 
 
-def recorded_warnings() -> list[str]:
-    """The warnings ``warn`` showed (or would have shown) so far, in order."""
-    return list(_warnings)
-
-
 def _show(message: str) -> None:
     stream = terminal()
     try:
@@ -145,11 +140,6 @@ def attach_log(path) -> None:
 def detach_log() -> None:
     global _log_path
     _log_path = None
-
-
-def last_log() -> Path | None:
-    """The log most recently attached in this process (where a failed command points)."""
-    return _last_log
 
 
 def failure_notes() -> list[str]:

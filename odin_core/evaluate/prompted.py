@@ -22,7 +22,6 @@ from odin_core.seeds import derive_seed
 #: put before the first question of a prompted conversation
 INSTRUCTION = ("You are given a hypergraph and a question about it. Answer the question about this hypergraph. "
                "Write the answer after \"Ans:\" in exactly the format the question asks for, e.g. Ans: [3].")
-STAGES = ("zero_shot", "k_shot")
 
 
 def _graph_of(row) -> tuple[str, str]:

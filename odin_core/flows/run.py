@@ -14,10 +14,7 @@ seeds to the first run's report.
 from __future__ import annotations
 
 import shlex
-import signal
-import threading
 import traceback
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +24,7 @@ from odin_core.errors import OdinError, RecipeError, RunStopped
 from odin_core.events import RunEvents
 from odin_core.files import storage_fault
 from odin_core.flows.heuristics import split_heuristics
+from odin_core.flows.interrupts import sigterm_interrupts
 from odin_core.flows.resume import check_resume, find_resume_dir, finished_metrics, record_changes
 from odin_core.layout import (
     BASE_METRICS_FILE,
@@ -237,7 +235,7 @@ class RunFlow:
         return shlex.join(parts)
 
     def run(self) -> RunResult:
-        with _sigterm_interrupts():
+        with sigterm_interrupts():
             return self._run()
 
     def _run(self) -> RunResult:
@@ -344,23 +342,6 @@ class RunFlow:
         self.train()
         processes.barrier()
         return RunResult(self.run_dir.path, {})
-
-
-@contextmanager
-def _sigterm_interrupts():
-    """SIGTERM interrupts a run as Ctrl-C does (logged, resume command shown) instead of ending it silently."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _seed_summary(results: list[RunResult]) -> dict:

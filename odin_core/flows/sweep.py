@@ -269,14 +269,14 @@ def _free_memory() -> None:
 
 
 def _run_sweep(sweep_dir: Path, config: SweepConfig, specs, echo, recipe) -> SweepResult:
-    from odin_core.flows.run import _sigterm_interrupts
+    from odin_core.flows.interrupts import sigterm_interrupts
 
     def log(message: str) -> None:
         (echo or (lambda m: print(m, file=sys.stderr, flush=True)))(f"sweep: {message}")
         append_jsonl(sweep_dir / SWEEP_LOG, {"time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                                              "message": message})
 
-    with _lock(sweep_dir), _sigterm_interrupts():
+    with _lock(sweep_dir), sigterm_interrupts():
         probe = _open_study(sweep_dir, config, 0)
         existing = len(probe.get_trials(deepcopy=False))
         study = _open_study(sweep_dir, config, existing) if existing else probe

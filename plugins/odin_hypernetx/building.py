@@ -133,13 +133,6 @@ def hypergraph_from_hnx(hnx_graph, graph_id: str, params: dict, vertex_names: Ve
     return collector.build(graph_id, params, vertex_names)
 
 
-def hypergraph_to_hnx(graph: Hypergraph):
-    """The same hypergraph as a ``hypernetx.Hypergraph`` (hyperedges ``e0...``, vertices by name)."""
-    import hypernetx as hnx
-
-    return hnx.Hypergraph({f"e{i}": [graph.names[v] for v in edge] for i, edge in enumerate(graph.edges)})
-
-
 def _plain(value):
     """numpy scalars -> Python scalars, so ids compare and print like the data."""
     return value.item() if hasattr(value, "item") else value
