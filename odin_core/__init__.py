@@ -41,8 +41,10 @@ from odin_core.hypergraph import Hypergraph  # noqa: E402
 from odin_core import markdown  # noqa: E402  (tables and numbers for evaluators' report sections)
 from odin_core.memory import ModelShape  # noqa: E402
 from odin_core.plugins import (  # noqa: E402
+    get_engine,
     get_component,
     pm,
+    register_engine,
     register_encoder,
     register_evaluator,
     register_loader,
@@ -58,6 +60,7 @@ from odin_core.protocols import (  # noqa: E402
     NEGATIVE_SCHEMES,
     TASK_FAMILIES,
     Encoder,
+    Engine,
     Evaluator,
     LoadedModel,
     LoadSettings,
@@ -102,6 +105,7 @@ __all__ = [
     "__version__", "hookimpl", "pm", "run_recipe", "run", "RunResult", "EvalContext", "load_recipe", "get_component",
     "register_plugin", "unregister_plugin", "register_source", "register_encoder", "register_task",
     "register_model_loader", "register_loader", "register_lora_strategy", "register_evaluator", "register_tracker",
+    "register_engine", "get_engine", "Engine",
     "Hypergraph", "Question", "LoadedModel", "LoadSettings", "Source", "Encoder", "Task", "ModelLoader",
     "LoraStrategy", "Evaluator", "Tracker", "TASK_FAMILIES", "NEGATIVE_SCHEMES",
     "ANSWER_KINDS", "FORMAT_ERROR", "format_answer", "parse_answer", "gold_value", "is_correct", "normalise_label",

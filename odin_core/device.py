@@ -54,12 +54,13 @@ def precision(device: str) -> dict:
 
 
 def cpu_weights_dtype(engine: str) -> str:
-    """The dtype a CPU run with ``model.dtype = "auto"`` trains its weights in: ``"bfloat16"`` with the unsloth
-    engine where the CPU computes in bf16 natively (``machine.cpu_bf16``), else ``"float32"`` (the transformers
-    engine keeps float32 on a CPU: bf16 weights learn less per step, BENCHMARKS.md)."""
+    """The dtype a CPU run with ``model.dtype = "auto"`` trains its weights in, as the engine registered as
+    ``engine`` decides from whether the CPU computes in bf16 natively (``machine.cpu_bf16``): the unsloth engine
+    uses bf16 there, the transformers engine keeps float32 (bf16 weights learn less per step, BENCHMARKS.md)."""
     from odin_core.machine import cpu_bf16
+    from odin_core.plugins import get_engine
 
-    return "bfloat16" if engine == "unsloth" and cpu_bf16() else "float32"
+    return get_engine(engine).cpu_weights_dtype(cpu_bf16())
 
 
 def default_optimizer(device: str) -> str:

@@ -55,6 +55,12 @@ def register_lora_strategies(register):
 
 
 @hookspec
+def register_engines(register):
+    """Register training engines (``training.engine``): each loads, wraps, trains and generates through one
+    library stack (``odin_core.Engine``)."""
+
+
+@hookspec
 def register_evaluators(register):
     """Register evaluators: each computes metrics from an evaluation context."""
 

@@ -46,6 +46,7 @@ COMPONENT_HOOKS = {
     "task": "register_tasks",
     "model_loader": "register_model_loaders",
     "lora_strategy": "register_lora_strategies",
+    "engine": "register_engines",
     "evaluator": "register_evaluators",
     "tracker": "register_trackers",
 }
@@ -369,5 +370,12 @@ register_model_loader = _register_local("model_loader")
 register_lora_strategy = _register_local("lora_strategy")
 register_evaluator = _register_local("evaluator")
 register_tracker = _register_local("tracker")
+register_engine = _register_local("engine")
+
+
+def get_engine(name: str, *, file=None, key: str = "training.engine"):
+    """The training engine registered as ``name`` (``training.engine``), created; a RecipeError naming the key
+    and listing the registered engines for an unknown name."""
+    return get_component("engine", name, file=file, key=key).create(None)
 #: deprecated spelling of ``register_model_loader``
 register_loader = register_model_loader

@@ -155,6 +155,40 @@ class LoraStrategy(Protocol):
         """Return the trainable model (e.g. a PEFT model) for ``loaded``."""
 
 
+@runtime_checkable
+class Engine(Protocol):
+    """The library stack a run loads, wraps, trains and generates with (``training.engine``): Unsloth, plain
+    transformers + PEFT + TRL, or a third party's. Loaders and strategies call it instead of naming a library."""
+
+    #: the engine's chunked cross-entropy keeps the logits out of memory (``odin estimate``)
+    fused_loss: bool
+
+    def prepare(self, recipe) -> list[str]:
+        """Called first in a run, before anything imports transformers (Unsloth patches it at import); raises
+        ``RecipeError`` for a recipe this engine cannot run here; returns warnings to show (``"warning: ..."``)."""
+
+    def cpu_weights_dtype(self, cpu_bf16: bool) -> str:
+        """``"bfloat16"`` or ``"float32"``: the weights' dtype on a CPU for ``model.dtype = "auto"``."""
+
+    def load(self, source: str, *, dtype, auto_dtype: bool, max_seq_length: int, load_in_4bit: bool,
+             full_finetuning: bool, gradient_checkpointing, revision, trust_remote_code: bool, device: str):
+        """(model, tokenizer) from a local folder or hub name; ``auto_dtype``: ``model.dtype`` was "auto"."""
+
+    def add_adapter(self, model, lora: dict, *, use_dora: bool, gradient_checkpointing, random_state: int,
+                    load_in_4bit: bool):
+        """The model with LoRA adapters (``lora``: rank, alpha, dropout, bias, target_modules, use_rslora,
+        modules_to_save) in PEFT format."""
+
+    def prepare_full(self, model, gradient_checkpointing) -> None:
+        """Set up full fine-tuning of ``model`` (gradient checkpointing, where the loader did not)."""
+
+    def generating(self, model):
+        """A context manager: ``model`` ready to generate inside, back to training mode after."""
+
+    def trainer(self, recipe, loaded: LoadedModel, train_set, eval_set, arguments: dict):
+        """A ``transformers.Trainer`` (or subclass) on the tokenized sets; ``arguments``: TrainingArguments keys."""
+
+
 # --- evaluation and tracking --------------------------------------------
 
 

@@ -303,7 +303,9 @@ TRANSFORMERS_CHOICES = {"optim": ("training_args", "OptimizerNames", ("auto",)),
 
 
 def _check_training(recipe: Recipe, file) -> None:
-    """``training.optim`` and ``training.lr_scheduler`` are names transformers knows (checked before any build)."""
+    """``training.engine`` is a registered engine; ``training.optim`` and ``training.lr_scheduler`` are names
+    transformers knows (checked before any build)."""
+    get_component("engine", recipe.training.engine, file=file, key="training.engine")
     for key, (module, enum, extra) in TRANSFORMERS_CHOICES.items():
         choices = transformers_choices(module, enum)
         value = getattr(recipe.training, key)

@@ -210,7 +210,8 @@ class EarlyStopping(_Strict):
 
 
 class TrainingSection(_Strict):
-    engine: Literal["unsloth", "transformers"] = "unsloth"
+    engine: str = Field("unsloth", description="the training engine component: 'unsloth', 'transformers', or one a "
+                                               "plugin registers (odin plugins lists them)")
     seed: int | None = Field(None, ge=0, le=MAX_SEED, description="seed of model and adapter initialisation and data order; default: the "
                                                "recipe's seed (which alone fixes the dataset and its splits)")
     device: Literal["auto", "cpu", "cuda"] = "auto"

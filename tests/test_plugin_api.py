@@ -26,10 +26,14 @@ def test_distribution_is_odin_slm_and_the_plugin_example_depends_on_it():
 
 
 def test_every_builtin_component_is_namespaced_by_its_plugin():
+    engines = set()
     for kind, components in registry().items():
         for name, component in components.items():
-            if component.plugin in {"hypernetx", "models", "finetune", "metrics", "trackers"}:
+            if kind == "engine":  # named after the library stack each drives, as training.engine always was
+                engines.add((name, component.plugin))
+            elif component.plugin in {"hypernetx", "models", "finetune", "metrics", "trackers"}:
                 assert name.startswith(component.plugin + "."), (kind, name)
+    assert {("unsloth", "finetune"), ("transformers", "finetune")} <= engines
 
 
 def test_deprecated_names_resolve_to_current_ones(write_recipe, capsys):

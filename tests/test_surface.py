@@ -34,3 +34,48 @@ def test_odin_env_activate_prints_the_line_that_activates_its_environment():
         assert done.returncode == 2 and "not running in a virtual environment" in done.stderr
     else:
         assert done.returncode == 0 and done.stdout == f"source {Path(sys.prefix) / 'bin' / 'activate'}\n"
+
+
+@pytest.mark.timeout(600)
+def test_a_third_engine_is_a_component_a_plugin_registers(core_plugin, write_recipe, tmp_path):
+    """An engine registered from Python (as a plugin would) loads, wraps, trains and generates a run: nothing in
+    the core or the built-in plugins names the engine."""
+    import odin_core
+    from odin_core.plugins import invalidate
+    from training_support import recipe_text, toy_datasets, train_run
+
+    calls = []
+
+    @odin_core.register_engine("test.recording")
+    class RecordingEngine:
+        """The transformers engine, with each call recorded."""
+
+        fused_loss = False
+
+        def __init__(self, options):
+            self.inner = odin_core.get_engine("transformers")
+
+        def __getattr__(self, name):
+            calls.append(name)
+            return getattr(self.inner, name)
+
+    try:
+        recipe = write_recipe(recipe_text(engine="test.recording", max_steps=2, save_steps=2))
+        summary, loaded, _ = train_run(recipe, tmp_path / "run", toy_datasets(train=32))
+        assert summary["engine"] == "test.recording" and summary["steps"] == 2 and loaded.engine == "test.recording"
+        assert {"prepare", "load", "add_adapter", "trainer"} <= set(calls), calls
+        from odin_core.errors import RecipeError
+        from odin_core.evaluate.generation import inference_mode
+        from odin_core.recipe import load_recipe
+
+        with inference_mode(loaded):
+            pass
+        assert "generating" in calls
+        with pytest.raises(RecipeError) as caught:
+            load_recipe(write_recipe(recipe_text(engine="test.recordin"), name="bad.toml"))
+        assert caught.value.key == "training.engine" and "did you mean 'test.recording'" in caught.value.message
+    finally:
+        from odin_core.plugins import _local
+
+        _local["engine"][:] = [e for e in _local["engine"] if e[0] != "test.recording"]
+        invalidate()

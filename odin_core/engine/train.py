@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
 import time
 from dataclasses import dataclass
 
@@ -23,7 +22,9 @@ from odin_core.engine.interrupts import TrainingInterrupted, stop_on_signals, wr
 from odin_core.engine.progress import (check_finite_model, fmt_duration, guard_callback, last_step_callback,
                                       progress_callback)
 from odin_core.engine.tokenize import tokenize_split
-from odin_core.engine.trainers import training_arguments, transformers_trainer, unsloth_trainer
+from odin_core.chat import pad_token_id
+from odin_core.engine.trainers import PAD_TO_MULTIPLE_OF, training_arguments
+from odin_core.plugins import get_engine
 from odin_core.engine.validation import add_eval_metrics, best_model_arguments, best_summary, early_stopping_callback
 from odin_core.errors import ModelError, RecipeError
 from odin_core.files import ADAPTER, atomic_write_dir
@@ -41,14 +42,10 @@ def _is_peft(model) -> bool:
 
 
 def _check_engine(recipe, loaded, run_dir) -> None:
-    engine = recipe.training.engine
-    if loaded.engine != engine:
-        raise ModelError(f"the model was loaded for the {loaded.engine} engine but training.engine is {engine!r}",
+    wanted = recipe.training.engine
+    if loaded.engine != wanted:
+        raise ModelError(f"the model was loaded for the {loaded.engine} engine but training.engine is {wanted!r}",
                          file=recipe.path, key="training.engine")
-    if engine == "transformers" and "unsloth" in sys.modules:
-        message = ("warning: unsloth is imported in this process; its patches to transformers also apply to the "
-                   "transformers engine, which is then not plain transformers")
-        console.warn(message, run_dir)
 
 
 def _setup_data(recipe, loaded, datasets, run_dir):
@@ -96,8 +93,9 @@ def _setup_trainer(recipe, loaded, train_set, eval_set, run_dir, events, device,
     common = training_arguments(recipe, run_dir, device, eval_set is not None)
     if eval_set is not None:
         common |= best_model_arguments(recipe.training)
-    build = unsloth_trainer if recipe.training.engine == "unsloth" else transformers_trainer
-    trainer = build(recipe, loaded, train_set, eval_set, common)
+    trainer = get_engine(recipe.training.engine, file=recipe.path).trainer(
+        recipe, loaded, train_set, eval_set, common, pad_token_id=pad_token_id(loaded.tokenizer),
+        pad_to_multiple_of=PAD_TO_MULTIPLE_OF)
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)
     if eval_set is not None and eval_metrics is not None:

@@ -1,16 +1,8 @@
-"""The trainer objects of the two engines, from one set of ``TrainingArguments`` keywords.
-
-* ``unsloth``: TRL's ``SFTTrainer``/``SFTConfig`` on the model Unsloth loaded (Unsloth
-  patches both; without a GPU Unsloth 2026.10 falls back to CPU training by itself).
-* ``transformers``: plain ``transformers.Trainer`` with TRL's data utilities
-  (``pack_dataset``, ``DataCollatorForLanguageModeling``). Not ``SFTTrainer``: TRL 1.15's
-  ``SFTTrainer`` always installs a triton fused LM head, which fails on a CPU ("0 active
-  drivers") unless Unsloth replaces it, and this engine is the baseline that must run everywhere.
-"""
+"""The ``TrainingArguments`` keywords every engine's trainer is built from (the engines themselves are
+components, ``odin_core.Engine``; the built-in ``unsloth`` and ``transformers`` are in the ``finetune`` plugin)."""
 
 from __future__ import annotations
 
-from odin_core.chat import pad_token_id
 from odin_core.device import default_optimizer, precision
 from odin_core.layout import CHECKPOINT_DIR
 from odin_core.processes import TIMEOUT
@@ -22,7 +14,7 @@ PAD_TO_MULTIPLE_OF = 64
 
 
 def training_arguments(recipe, run_dir, device: str, has_eval: bool) -> dict:
-    """The ``TrainingArguments`` keywords both engines share, from the recipe's ``[training]``."""
+    """The ``TrainingArguments`` keywords every engine shares, from the recipe's ``[training]``."""
     t = recipe.training
     return dict(
         output_dir=str(run_dir.path / CHECKPOINT_DIR),
@@ -45,32 +37,4 @@ def training_arguments(recipe, run_dir, device: str, has_eval: bool) -> dict:
         **precision(device),
     )
 
-
-def unsloth_trainer(recipe, loaded, train_set, eval_set, common):
-    from unsloth import FastLanguageModel  # noqa: F401  (patches TRL before it is imported)
-    from trl import SFTConfig, SFTTrainer
-
-    t = recipe.training
-    args = SFTConfig(**common, max_length=recipe.model.max_seq_length, packing=t.packing,
-                     pad_to_multiple_of=PAD_TO_MULTIPLE_OF, completion_only_loss=None)  # labels are built by tokenize_split
-    return SFTTrainer(model=loaded.model, args=args, train_dataset=train_set, eval_dataset=eval_set,
-                      processing_class=loaded.tokenizer)
-
-
-def transformers_trainer(recipe, loaded, train_set, eval_set, common):
-    from transformers import Trainer, TrainingArguments
-    from trl import pack_dataset
-    from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
-
-    packing = recipe.training.packing
-    if packing:
-        length = recipe.model.max_seq_length
-        train_set = pack_dataset(train_set, length, "bfd", {"keep_in_memory": True})
-        if eval_set is not None:
-            eval_set = pack_dataset(eval_set, length, "bfd", {"keep_in_memory": True})
-    collator = DataCollatorForLanguageModeling(pad_token_id=pad_token_id(loaded.tokenizer), padding_free=packing,
-                                               pad_to_multiple_of=PAD_TO_MULTIPLE_OF)
-    args = TrainingArguments(**common, remove_unused_columns=False)
-    return Trainer(model=loaded.model, args=args, train_dataset=train_set, eval_dataset=eval_set,
-                   data_collator=collator, processing_class=loaded.tokenizer)
 

@@ -27,22 +27,10 @@ def inference_mode(loaded):
     """
     import torch
 
-    model = loaded.model
-    was_training = bool(getattr(model, "training", False))
-    if loaded.engine == "unsloth":
-        from unsloth import FastLanguageModel
+    from odin_core.plugins import get_engine
 
-        FastLanguageModel.for_inference(model)
-    else:
-        model.eval()
-    try:
-        with torch.no_grad():
-            yield
-    finally:
-        if loaded.engine == "unsloth":
-            FastLanguageModel.for_training(model)
-        elif was_training:
-            model.train()
+    with get_engine(loaded.engine).generating(loaded.model), torch.no_grad():
+        yield
 
 
 def _left_pad(sequences: list[list[int]], pad_id: int, device):

@@ -39,7 +39,7 @@ def recipe_setup(recipe, strategy, device: str, seq_len: int | None = None,
     full = bool(getattr(strategy, "full_finetuning", False))
     four_bit = bool(getattr(strategy, "load_in_4bit", False))
     dtype = recipe.model.dtype
-    unsloth = recipe.training.engine == "unsloth"
+    engine = get_component("engine", recipe.training.engine).create(None)
     # Unsloth's CPU fallback trains in bf16 where the CPU has it, with its chunked cross-entropy
     cpu_16bit = device == "cpu" and dtype == "auto" and cpu_weights_dtype(recipe.training.engine) == "bfloat16"
     if four_bit:
@@ -60,7 +60,7 @@ def recipe_setup(recipe, strategy, device: str, seq_len: int | None = None,
         modules_to_save=tuple(getattr(options, "modules_to_save", None) or ()),
         gradient_checkpointing=checkpointing, optimizer_8bit=optimizer_8bit, device=device,
         activation_bytes=2 if device == "cuda" or precision == "16bit" else 4, fused_attention=device == "cuda",
-        fused_loss=unsloth and (device == "cuda" or cpu_16bit))
+        fused_loss=bool(getattr(engine, "fused_loss", False)) and (device == "cuda" or cpu_16bit))
 
 
 def estimate_recipe(path, overrides=(), device: str = "auto", seq_len: int | None = None,

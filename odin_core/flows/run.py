@@ -124,8 +124,9 @@ class RunFlow:
                          "far slower than on a GPU", self.run_dir)
 
     def setup_engine(self) -> None:
-        if self.recipe.training.engine == "unsloth":
-            import unsloth  # noqa: F401  (must patch transformers, trl and peft before anything imports them)
+        """The recipe's engine prepares first (Unsloth must patch transformers before anything imports it)."""
+        for warning in get_component("engine", self.recipe.training.engine).create(None).prepare(self.recipe) or ():
+            console.warn(warning, self.run_dir if self.processes.is_main else None)
 
     def setup_data(self) -> None:
         data.check_extra_splits(self.recipe)  # a misnamed generation.extra_splits fails before training

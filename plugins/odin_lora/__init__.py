@@ -115,6 +115,14 @@ STRATEGIES = {
 
 
 @odin_core.hookimpl
+def register_engines(register):
+    from odin_lora.engines import ENGINES
+
+    for name, factory in ENGINES.items():
+        register(name, factory, description=factory.__doc__.split("\n")[0])
+
+
+@odin_core.hookimpl
 def register_lora_strategies(register):
     for name, (factory, options) in STRATEGIES.items():
         register(f"finetune.{name}", factory, options=options, aliases=(name,))

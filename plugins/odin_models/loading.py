@@ -10,6 +10,7 @@ import os
 import re
 from pathlib import Path
 
+import odin_core
 from odin_core import (
     LoadedModel,
     ModelError,
@@ -106,48 +107,21 @@ def load_pretrained(source: str, recipe, *, load_in_4bit: bool = False, full_fin
                     gradient_checkpointing="unsloth", revision: str | None = None,
                     trust_remote_code: bool = False):
     """(model, tokenizer) from a local directory or hub name, through the recipe's engine."""
-    engine = recipe.training.engine
+    engine_name = recipe.training.engine
+    engine = odin_core.get_engine(engine_name, file=recipe.path)
     section = recipe.model
     device = training_device(recipe)
-    if engine == "unsloth" and device == "cpu" and recipe.training.device == "cpu":
-        import torch
-
-        if torch.cuda.is_available():
-            raise RecipeError("training.device = 'cpu' on a machine with a GPU needs engine = 'transformers' "
-                              "(Unsloth trains on the GPU whenever there is one)", file=recipe.path,
-                              key="training.device")
     if load_in_4bit:
         require_cuda_for_4bit(recipe)
-    dtype = torch_dtype(section.dtype, device, full_finetuning, engine)
+    dtype = torch_dtype(section.dtype, device, full_finetuning, engine_name)
     try:
-        if engine == "unsloth":
-            from unsloth import FastLanguageModel  # noqa: I001  (must come before transformers)
-
-            model, tokenizer = FastLanguageModel.from_pretrained(
-                model_name=source, max_seq_length=section.max_seq_length,
-                # on a CPU Odin decides (cpu_weights_dtype); on a GPU "auto" is Unsloth's own choice
-                dtype=None if section.dtype == "auto" and device == "cuda" else dtype, load_in_4bit=load_in_4bit,
-                full_finetuning=full_finetuning, use_gradient_checkpointing=gradient_checkpointing,
-                revision=revision, trust_remote_code=trust_remote_code)
-        else:
-            from transformers import AutoModelForCausalLM, AutoTokenizer
-
-            kwargs = {"dtype": dtype, "revision": revision, "trust_remote_code": trust_remote_code}
-            if load_in_4bit:
-                import torch
-                from transformers import BitsAndBytesConfig
-
-                compute = dtype if dtype != torch.float32 else torch_dtype("auto", device)
-                kwargs["quantization_config"] = BitsAndBytesConfig(
-                    load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                    bnb_4bit_compute_dtype=compute)
-            if device == "cuda":
-                kwargs["device_map"] = {"": 0}
-            tokenizer = AutoTokenizer.from_pretrained(source, revision=revision, trust_remote_code=trust_remote_code)
-            model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
+        model, tokenizer = engine.load(source, dtype=dtype, auto_dtype=section.dtype == "auto",
+                                       max_seq_length=section.max_seq_length, load_in_4bit=load_in_4bit,
+                                       full_finetuning=full_finetuning, gradient_checkpointing=gradient_checkpointing,
+                                       revision=revision, trust_remote_code=trust_remote_code, device=device)
     except Exception as exc:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise ModelError(f"could not load {source!r} with the {engine} engine: {type(exc).__name__}: {message}",
+        raise ModelError(f"could not load {source!r} with the {engine_name} engine: {type(exc).__name__}: {message}",
                          file=recipe.path, key="model.name") from exc
     return model, tokenizer
 
