@@ -47,16 +47,13 @@ def load_rows(size: dict):
 
 def load_model(recipe_path: str, folder: Path, train_texts):
     """The recipe's base model, as a run loads it (the scratch model is built in ``folder``)."""
-    from odin_core.plugins import get_component
+    from odin_core.plugins import get_component, get_engine
     from odin_core.protocols import LoadSettings
     from odin_core.recipe import load_recipe
     from odin_core.rundir import RunDir
 
     recipe = load_recipe(recipe_path, DATA)
-    if recipe.training.engine == "unsloth":
-        import importlib
-
-        importlib.import_module("unsloth")  # patches transformers before the loader imports it
+    get_engine(recipe.training.engine).prepare(recipe)  # Unsloth patches transformers before the loader imports it
     folder.mkdir(parents=True, exist_ok=True)
     loader = get_component("model_loader", recipe.model.loader).create(recipe.model.options)
     return loader.load(recipe.model, LoadSettings(), RunDir(folder, recipe), iter(train_texts))
