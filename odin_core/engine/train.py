@@ -21,6 +21,7 @@ from odin_core.engine.checkpoints import checkpoint_step, prune_metrics, sync_sa
 from odin_core.engine.interrupts import TrainingInterrupted, stop_on_signals, write_failures
 from odin_core.engine.progress import (check_finite_model, fmt_duration, guard_callback, last_step_callback,
                                       progress_callback)
+from odin_core.engine.reference import answer_distribution_loss
 from odin_core.engine.tokenize import tokenize_split
 from odin_core.chat import pad_token_id
 from odin_core.engine.trainers import PAD_TO_MULTIPLE_OF, training_arguments
@@ -222,6 +223,9 @@ def train(recipe, loaded, datasets, run_dir, events, resume: bool = False, callb
         model, target = _save_model(trainer, loaded, run_dir)
     loaded.model = model
     summary = _summary(recipe, trainer, model, target, run_dir, device, seconds, resumed, train_set, dropped)
+    summary["answer_distribution_loss"] = answer_distribution_loss(
+        datasets["train"], train_set, completion_only=recipe.training.completion_only_loss,
+        traces=recipe.data.rationale == "trace")
     line = (f"trained {summary['steps']} steps in {fmt_duration(seconds)} | "
             f"{summary['tokens_per_second'] or 0:,.0f} tok/s | peak {summary['peak_memory_mb']:,.0f} MB"
             f"{'' if device == 'cuda' else ' (RSS)'} | final loss "

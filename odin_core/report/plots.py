@@ -8,8 +8,10 @@ from odin_core.records import task_accuracy
 from odin_core.report.tables import get, stage_label
 
 
-def plot_loss(records: list[dict], path: Path) -> bool:
-    """Training (and evaluation) loss against step as a PNG; False when no loss was logged."""
+def plot_loss(records: list[dict], path: Path, reference: float | None = None) -> bool:
+    """Training (and evaluation) loss against step as a PNG; False when no loss was logged. ``reference``: the
+    loss of the model that knows only each task's answer distribution, drawn as a dashed line (a plateau there
+    means nothing beyond it was learned)."""
     train = [(r["step"], r["loss"]) for r in records if isinstance(r.get("loss"), (int, float)) and "step" in r]
     evals = [(r["step"], r["eval_loss"]) for r in records
              if isinstance(r.get("eval_loss"), (int, float)) and "step" in r]
@@ -25,6 +27,8 @@ def plot_loss(records: list[dict], path: Path) -> bool:
         ax.plot(*zip(*train), label="training loss")
     if evals:
         ax.plot(*zip(*evals), marker="o", label="validation loss")
+    if reference is not None:
+        ax.axhline(reference, color="grey", linestyle="--", label=f"answer distribution only ({reference:.3f})")
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     ax.set_title("Loss")

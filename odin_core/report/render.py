@@ -306,6 +306,10 @@ def render_report(metrics: dict, path: Path, plots: dict[str, bool], tests: dict
         lines += [table(["key", "value"], [[k, num(v) if not isinstance(v, (dict, list)) else json.dumps(v)]
                                            for k, v in training.items()]), ""]
     lines += ["![loss curve](loss.png)" if plots.get("loss") else "No training loss was logged (metrics.jsonl).", ""]
+    if plots.get("loss") and training.get("answer_distribution_loss") is not None:
+        lines += [f"Dashed line: the loss of a model that knows only each task's answer distribution "
+                  f"({training['answer_distribution_loss']:.3f} per supervised token): a training loss that stays "
+                  "there has learned nothing beyond what each task usually answers.", ""]
     if plots.get("training_accuracy"):
         lines += ["![validation accuracy during training](training_accuracy.png)", ""]
     stopping = training.get("early_stopping") or {}
@@ -325,7 +329,8 @@ def write_report(run_dir) -> Path:
     metrics = load_metrics(path)
     records = read_jsonl(path / METRICS_LOG)
     best_step = ((metrics.get("training") or {}).get("early_stopping") or {}).get("best_step")
-    plots = {"loss": plot_loss(records, path / "loss.png"),
+    reference = (metrics.get("training") or {}).get("answer_distribution_loss")
+    plots = {"loss": plot_loss(records, path / "loss.png", reference),
              "training_accuracy": plot_training_accuracy(records, path / "training_accuracy.png", best_step),
              "task_accuracy": plot_task_accuracy(stages_of(metrics), path / "task_accuracy.png")}
     target = path / REPORT_FILE
