@@ -362,3 +362,20 @@ def test_an_untrained_scratch_model_is_evaluated_on_a_few_rows(core_plugin, writ
         flow.resume = None
         flow.evaluate_base()
         assert asked["max_examples"] == cap
+
+
+@pytest.mark.timeout(120)
+def test_a_full_disk_during_a_run_names_the_run_and_the_resume_command(core_plugin, write_recipe, tmp_path,
+                                                                        monkeypatch):
+    flow = RunFlow(load_recipe(write_recipe()), output_dir=tmp_path / "runs")
+
+    def full(self):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(RunFlow, "setup_data", full)
+    with pytest.raises(OdinError) as caught:
+        flow.run()
+    message = caught.value.message
+    assert message.startswith(f"No space left on device while writing into {flow.run_dir.path}")
+    assert "the last complete checkpoint is kept" in message and f"--resume {flow.run_dir.path}" in message
+    assert "error: No space left on device" in (flow.run_dir.path / "odin.log").read_text()
