@@ -15,6 +15,8 @@ ODIN_LINE = re.compile("|".join([
     r"warning: .+",
     r"data: (built|reused cached) dataset train=\d+, validation=\d+, test=\d+( in [\d.]+ s)?",
     r"evaluating \w+ model on \d+ \w+ examples \(\w+ engine\)",
+    r"engine: \S+ \(importing its libraries\)",
+    r"model: loading with \S+( \(.+\))?",
     r"base: the model is untrained \(random weights\); its base evaluation uses \d+ of \d+ rows",
     r"\w+: accuracy [\d.]+ \(macro [\d.]+\), \d+ format errors, [\d.]+ s",
     r"step \d+/\d+ \| loss [\d.]+( \| .+)?",

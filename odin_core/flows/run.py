@@ -125,6 +125,8 @@ class RunFlow:
 
     def setup_engine(self) -> None:
         """The recipe's engine prepares first (Unsloth must patch transformers before anything imports it)."""
+        if self.processes.is_main:  # its imports take tens of seconds: say so instead of a silence
+            console.say(f"engine: {self.recipe.training.engine} (importing its libraries)", self.run_dir)
         for warning in get_component("engine", self.recipe.training.engine).create(None).prepare(self.recipe) or ():
             console.warn(warning, self.run_dir if self.processes.is_main else None)
 
@@ -157,6 +159,9 @@ class RunFlow:
         recipe = self.recipe
         loader = get_component("model_loader", recipe.model.loader).create(recipe.model.options)
         train_texts = (row["prompt"] + row["completion"] for row in self.datasets["train"])
+        if self.processes.is_main:
+            console.say(f"model: loading with {recipe.model.loader}"
+                        + (f" ({recipe.model.name})" if recipe.model.name else ""), self.run_dir)
         self.loaded = loader.load(recipe.model, LoadSettings.for_strategy(self.strategy), self.run_dir, train_texts)
         self.run_dir.write_start_files()  # environment.json now knows the device
         self.run_dir.log(f"model loaded with {self.loaded.engine} on {self.device}")
