@@ -254,22 +254,6 @@ def expand_tasks(names, tasks: dict[str, Component] | None = None) -> list[str]:
             or task_name in wanted or task_family(component) in wanted]
 
 
-def flat_keys(data, prefix="", out=None) -> dict:
-    """``{dotted key: value}`` of nested recipe data (tables and arrays of tables flattened, ``sources.0.name``)."""
-    out = {} if out is None else out
-    if isinstance(data, dict):
-        for key, value in data.items():
-            flat_keys(value, f"{prefix}.{key}" if prefix else str(key), out)
-    elif isinstance(data, list) and any(isinstance(v, dict) for v in data):
-        for i, value in enumerate(data):
-            flat_keys(value, f"{prefix}.{i}", out)
-        if not data:
-            out[prefix] = []
-    else:
-        out[prefix] = data
-    return out
-
-
 def run_form(recipe) -> dict:
     """``recipe.resolved()`` with ``data.tasks`` expanded to the task names it selects (a task's options kept):
     what a run directory's recipe.toml records, so that it says which tasks ``all`` meant that day."""
@@ -345,6 +329,14 @@ def _check_evaluation_during_training(t, validation_examples: int, file) -> None
 def _check_data(recipe: Recipe, file) -> None:
     if not expand_tasks(recipe.data.task_names):
         raise RecipeError("selects no registered task", file=file, key="data.tasks")
+    if recipe.data.token_count == "model":  # cheap: whether a tokenizer can be had, not loading it
+        loader = get_component("model_loader", recipe.model.loader) if recipe.model is not None else None
+        if loader is None or not hasattr(loader.factory, "tokenizer"):
+            what = "this recipe has no [model]" if loader is None else (
+                f"the {recipe.model.loader} loader cannot give its tokenizer before the data exist (a scratch "
+                "model's is trained on them)")
+            raise RecipeError(f"'model' counts prompts with the model's tokenizer, but {what}; use 'bound'",
+                              file=file, key="data.token_count")
     for i, entry in enumerate(recipe.data.tasks):
         if (entry.name in (ALL_TASKS, ALL_WITH_PLUGINS) or entry.name in TASK_FAMILIES) and entry.model_extra:
             raise RecipeError(f"{entry.name!r} selects several tasks and takes no options; set options on a "

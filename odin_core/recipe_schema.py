@@ -127,10 +127,13 @@ class DataSection(_Strict):
         None, gt=0, description="examples whose prompt exceeds this many tokens (data.token_count) are dropped and "
                                 "reported; default: what fits model.max_seq_length with the answer's room "
                                 f"({ANSWER_ROOM} tokens), or {DEFAULT_PROMPT_TOKENS} in a recipe without a model")
-    token_count: Literal["bound", "estimate"] = Field(
+    token_count: Literal["bound", "estimate", "model"] = Field(
         "bound", description="how prompts are counted against max_prompt_tokens: 'bound', an upper bound on the "
-                             "tokenizers Odin ships or builds; 'estimate', builder version 3's estimate, which can "
-                             "count low (kept so frozen sets built with it rebuild byte for byte)")
+                             "tokenizers Odin ships or builds; 'model', the recipe's own model's tokenizer (a loader "
+                             "that can load it without the weights: a GGUF file, a local folder, a cached hub "
+                             "model; not a scratch model, whose tokenizer is trained on these data); 'estimate', "
+                             "builder version 3's estimate, which can count low (kept so frozen sets built with it "
+                             "rebuild byte for byte)")
     balance_yes_no: bool = True
     rationale: Literal["none", "trace"] = Field(
         "none", description="'trace': each completion writes the task's step-by-step trace before 'Ans:' "
@@ -403,3 +406,19 @@ def check_numbers(data, file) -> None:
             stack.extend(((*where, k), v) for k, v in value.items())
         elif isinstance(value, list):
             stack.extend(((*where, i), v) for i, v in enumerate(value))
+
+
+def flat_keys(data, prefix="", out=None) -> dict:
+    """``{dotted key: value}`` of nested recipe data (tables and arrays of tables flattened, ``sources.0.name``)."""
+    out = {} if out is None else out
+    if isinstance(data, dict):
+        for key, value in data.items():
+            flat_keys(value, f"{prefix}.{key}" if prefix else str(key), out)
+    elif isinstance(data, list) and any(isinstance(v, dict) for v in data):
+        for i, value in enumerate(data):
+            flat_keys(value, f"{prefix}.{i}", out)
+        if not data:
+            out[prefix] = []
+    else:
+        out[prefix] = data
+    return out

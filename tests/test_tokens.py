@@ -75,3 +75,51 @@ def test_max_prompt_tokens_defaults_to_what_fits_the_model(tmp_path, capsys):
     assert any("data.max_prompt_tokens" in w for w in capsys.readouterr().err.splitlines())
     data_only = load_recipe(REPO / "recipes" / "base" / "hypergraph_data.toml", require_model=False)
     assert data_only.data.max_prompt_tokens == 2048
+
+
+@pytest.mark.timeout(300)
+def test_token_count_model_counts_with_the_recipes_own_tokenizer(tmp_path):
+    """data.token_count = "model": the build counts each prompt with the model's tokenizer (here a local model
+    folder), keeps only the prompts within the budget by that count, and a scratch model is refused."""
+    from transformers import AutoTokenizer
+
+    from odin_core.data.build import build_dataset
+    from odin_core.errors import RecipeError
+    from odin_models import ScratchOptions
+    from odin_models.scratch import build_base
+
+    folder = tmp_path / "tiny-llama"
+    words = "G describes a hypergraph among vertices v12, v7 and hyperedges e3. Q: What is the degree? Ans: [2]"
+    build_base(ScratchOptions(hidden_size=32, num_layers=1, num_heads=2, vocab_size=300), folder, [words] * 50, 512, 0)
+    (tmp_path / "r.toml").write_text(f"""
+name = "counted"
+seed = 3
+[model]
+loader = "models.llama"
+name = "{folder}"
+max_seq_length = 512
+[data]
+tasks = ["hypernetx.vertex_degree", "hypernetx.hyperedge_count"]
+encodings = ["hypernetx.n_set"]
+token_count = "model"
+max_prompt_tokens = 150
+[data.num_examples]
+train = 40
+validation = 0
+test = 10
+[[data.sources]]
+name = "hypernetx.synthetic"
+count = 60
+size_classes = [[5, 12]]
+""", encoding="utf-8")
+    recipe = load_recipe(tmp_path / "r.toml")
+    dataset, report = build_dataset(recipe)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    rows = [row for split in dataset.values() for row in split]
+    assert rows and report["dropped"]["too_long"]["count"] > 0
+    for row in rows:
+        counted = json.loads(row["meta"])["prompt_tokens"]
+        assert counted == len(tokenizer(row["prompt"], add_special_tokens=False)["input_ids"]) <= 150
+    with pytest.raises(RecipeError) as caught:
+        load_recipe(REPO / "recipes" / "quickstart.toml", ['data.token_count="model"'])
+    assert caught.value.key == "data.token_count" and "scratch" in caught.value.message

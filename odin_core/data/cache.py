@@ -56,6 +56,8 @@ def fingerprint(recipe) -> str:
         frozen = file_digest(frozen_dir(recipe.data.frozen_eval) / CHECKSUM_FILE)
     payload = {"data": data, "seed": recipe.seed, "builder": BUILDER_VERSION, "messages": recipe_uses_chat(recipe),
                "code": code, "inputs": inputs, "frozen": frozen}
+    if recipe.data.token_count == "model":  # the counts, and so the rows kept, depend on the model's tokenizer
+        payload["tokenizer"] = [recipe.model.loader, recipe.model.name, getattr(recipe.model.options, "revision", None)]
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode("utf-8")).hexdigest()
 
 

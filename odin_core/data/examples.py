@@ -15,7 +15,7 @@ from collections import Counter
 from odin_core import console
 from odin_core.answers import format_answer
 from odin_core.chat import messages_for
-from odin_core.data.tokens import TOKEN_COUNTERS
+from odin_core.data.tokens import prompt_counter
 from odin_core.errors import DataError
 from odin_core.layout import COLUMNS, SPLITS
 from odin_core.seeds import derive_seed
@@ -72,7 +72,7 @@ class Generator:
         self.encoders = encoders
         self.families = families
         self.budget = recipe.data.max_prompt_tokens
-        self.count_tokens = TOKEN_COUNTERS[recipe.data.token_count]
+        self.count_tokens = prompt_counter(recipe)
         self.chat = chat
         self.rationale = recipe.data.rationale == "trace"
         self._cache: dict[tuple[int, str, str], str | None] = {}

@@ -55,3 +55,35 @@ def token_bound(text: str) -> int:
 
 #: data.token_count -> how the builder counts a prompt's tokens against data.max_prompt_tokens
 TOKEN_COUNTERS: dict[str, Callable[[str], int]] = {"bound": token_bound, "estimate": approx_tokens}
+
+
+def prompt_counter(recipe) -> Callable[[str], int]:
+    """How the build counts a prompt's tokens for ``recipe`` (``data.token_count``): one of ``TOKEN_COUNTERS``,
+    or, for ``"model"``, the recipe's model's tokenizer, which its loader gives without the weights."""
+    if recipe.data.token_count != "model":
+        return TOKEN_COUNTERS[recipe.data.token_count]
+    tokenizer = model_tokenizer(recipe)
+
+    def count(text: str) -> int:
+        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    return count
+
+
+def model_tokenizer(recipe):
+    """The tokenizer of the recipe's model through its loader's optional ``tokenizer(model_section, recipe)``, or
+    one RecipeError naming ``data.token_count``."""
+    from odin_core.errors import RecipeError
+    from odin_core.plugins import get_component
+
+    if recipe.model is None:
+        raise RecipeError("'model' counts with the recipe's model's tokenizer, and this recipe has no [model]; use "
+                          "'bound'", file=recipe.path, key="data.token_count")
+    loader = get_component("model_loader", recipe.model.loader).create(recipe.model.options)
+    if not hasattr(loader, "tokenizer"):
+        raise RecipeError(f"'model': the {recipe.model.loader} loader cannot give its tokenizer before the data "
+                          "exist (a scratch model's is trained on them); use 'bound'", file=recipe.path,
+                          key="data.token_count")
+    tokenizer = loader.tokenizer(recipe.model, recipe)
+    tokenizer.model_max_length = 1 << 30  # counting only: no warning about long prompts
+    return tokenizer

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from odin_core import files, processes
 from odin_core.errors import DataError, RecipeError
-from odin_core.recipe import flat_keys, run_form
+from odin_core.recipe import run_form
+from odin_core.recipe_schema import flat_keys
 from odin_core.layout import ENVIRONMENT_FILE, METRICS_FILE, RECIPE_FILE, RESUMES_LOG
 from odin_core.rundir import is_run_dir
 

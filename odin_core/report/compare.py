@@ -10,7 +10,7 @@ import tomllib
 from odin_core.errors import DataError
 from odin_core.records import task_accuracy
 from odin_core.layout import RECIPE_FILE, predictions_file
-from odin_core.recipe import flat_keys
+from odin_core.recipe_schema import flat_keys
 from odin_core.report.significance import load_outcomes, paired_test
 from odin_core.report.render import stages_of
 from odin_core.report.tables import get, stage_label, interval, load_metrics, num, p_value, params, pct, run_path, table

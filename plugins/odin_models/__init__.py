@@ -70,6 +70,12 @@ class FamilyLoader:
 
         return family_shape(self, model_section, recipe)
 
+    def tokenizer(self, model_section, recipe):
+        """The model's tokenizer without its weights (``data.token_count = "model"`` counts prompts with it)."""
+        from odin_models.loading import load_tokenizer
+
+        return load_tokenizer(self, model_section, recipe)
+
     def load(self, model_section, settings, run, train_texts):
         from odin_models.loading import load_family
 

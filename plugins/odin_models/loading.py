@@ -193,3 +193,21 @@ def load_family(loader, model_section, settings, run) -> LoadedModel:
             "dtype": str(getattr(model, "dtype", "")), **parameter_counts(model), **gguf_info}
     return LoadedModel(model=model, tokenizer=tokenizer, engine=recipe.training.engine, target_modules=targets,
                        chat_template=chat, info=info)
+
+
+def load_tokenizer(loader, model_section, recipe):
+    """The tokenizer of ``model.name`` (a GGUF file, a local folder, or a cached hub model), without weights."""
+    from transformers import AutoTokenizer
+
+    options = model_section.options or loader.options
+    name = model_section.name or loader.default_name
+    gguf = locate_gguf(name, recipe, loader.family, loader.gguf_architectures)
+    try:
+        if gguf is not None:
+            return AutoTokenizer.from_pretrained(str(gguf.path.parent), gguf_file=gguf.path.name)
+        source = resolve_source(name, recipe, options.revision)
+        return AutoTokenizer.from_pretrained(source, revision=options.revision,
+                                             trust_remote_code=options.trust_remote_code)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"could not load the tokenizer of {name!r}: {exc}", file=recipe.path,
+                         key="data.token_count") from None
