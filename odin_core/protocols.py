@@ -133,6 +133,8 @@ class ModelLoader(Protocol):
     # package, a file that does not exist). Cheap: no torch, no network.
     # Optional: ``shape(model_section, recipe)`` -> ``odin_core.ModelShape`` or None: the model's layers and
     # widths without loading it (a config.json, GGUF metadata, the loader's options), for ``odin estimate``.
+    # Optional: ``tokenizer(model_section, recipe)`` -> the model's tokenizer without its weights, for
+    # ``data.token_count = "model"`` (the build counts prompts with it).
 
     def load(self, model_section, settings: LoadSettings, run, train_texts) -> LoadedModel:
         """``model_section``: the recipe's ``[model]`` (loader options in ``.options``);
