@@ -10,33 +10,15 @@ import time
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from conftest import MINIMAL_RECIPE, REPO
-from odin_core.cli import cli
+from conftest import MINIMAL_RECIPE
 from odin_core.errors import DataError, OdinError, RecipeError
 from odin_core.files import ADAPTER, EXPORT, MARKER_FILE, atomic_write_dir, marker_kind, write_folder
 from odin_core.flows.export import check_export_target
 from odin_core.flows.run import RunFlow
 from odin_core.layout import ADAPTER_DIR, METRICS_FILE, RESUMES_LOG
 from odin_core.recipe import load_recipe
-
-QUICKSTART = REPO / "recipes" / "quickstart.toml"
-
-
-def odin(*args):
-    result = CliRunner().invoke(cli, [str(a) for a in args])
-    return result.exit_code, result.output
-
-
-def started_run(recipe_path, output_dir, overrides=()) -> Path:
-    flow = RunFlow(load_recipe(recipe_path, list(overrides)), output_dir=output_dir)
-    flow.setup_run_dir()
-    return flow.run_dir.path
-
-
-def snapshot(folder: Path) -> dict:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+from test_robustness import QUICKSTART, odin, snapshot, started_run
 
 
 def trained_adapter(run: Path) -> Path:
