@@ -44,7 +44,7 @@ def table_rows() -> dict[str, list[str]]:
 @pytest.mark.parametrize(("name", "rows", "logged"), [("q1", 180, 40), ("q2", 180, 40), ("q0", 976, 80),
                                                      ("q3", 180, 100), ("q4", 276, 480),
                                                      ("q5", 240, 320), ("q6", 244, 320),
-                                                     ("q7", 85, 320)])
+                                                     ("q7", 85, 320), ("q8", 51, 240)])
 def test_readme_figures_come_from_the_predictions(name, rows, logged):
     run = STUDY / "evidence" / name
     trained = outcomes(run, "trained")
@@ -120,7 +120,7 @@ def test_the_copy_failure_is_what_the_traces_show():
 
 @pytest.mark.parametrize(("name", "every", "last"), [("q3", 250, 2500), ("q4", 1000, 12000),
                                                        ("q5", 1000, 8000), ("q6", 1000, 8000),
-                                                       ("q7", 1000, 8000)])
+                                                       ("q7", 1000, 8000), ("q8", 1000, 6000)])
 def test_the_learning_curve_tables_are_the_training_predictions(name, every, last):
     """README: a run's learning curve (accuracy per task at every evaluation step, and how often the trace
     copies the asked name) is what curve.py computes from the committed training predictions."""
