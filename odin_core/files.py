@@ -6,6 +6,7 @@ renamed, so an interrupted command never leaves a half-written file that looks c
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -25,6 +26,8 @@ ADAPTER, DATASET, BASE_MODEL, EXPORT = "adapter", "dataset", "base model", "expo
 _MARKER = re.compile(r"written by Odin(?:: (?P<kind>[a-z ]+))?\n?")
 #: what the file system says when it refuses a write, as libraries that wrap it in their own errors repeat it
 _STORAGE_FAULTS = ("No space left on device", "Disk quota exceeded", "Read-only file system", "Permission denied")
+#: the OSError numbers of those refusals (a missing file is not one)
+_STORAGE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 
@@ -96,7 +99,7 @@ def storage_fault(exc: BaseException) -> str | None:
     """The cause when ``exc`` is the file system refusing a write (full disk, quota, read-only, permissions),
     also when a library wraps it in its own error (safetensors: "No space left on device"); else None."""
     if isinstance(exc, OSError) and exc.errno is not None:
-        return exc.strerror or str(exc)
+        return (exc.strerror or str(exc)) if exc.errno in _STORAGE_ERRNOS else None
     text = str(exc)
     return next((cause for cause in _STORAGE_FAULTS if cause in text), None)
 
@@ -129,17 +132,24 @@ def atomic_write_dir(target, save, kind: str = "output") -> None:
             shutil.rmtree(old, ignore_errors=True)
 
 
+def storage_error(exc: BaseException, target, hint: str = "free space or choose another place") -> DataError | None:
+    """The one DataError naming ``target`` for a refused write (``storage_fault``), or None for anything else."""
+    cause = storage_fault(exc)
+    if cause is None:
+        return None
+    return DataError(f"could not be written ({cause}); nothing was left half-written; {hint}", file=target)
+
+
 def write_folder(target, save, kind: str, *, hint: str = "free space or choose another place") -> None:
     """``atomic_write_dir``, with a refused write (full disk, read-only, permissions) reported as one DataError
     naming ``target`` and the cause; nothing half-written is left, and an earlier ``target`` is kept."""
     try:
         atomic_write_dir(target, save, kind)
     except Exception as exc:
-        cause = storage_fault(exc)
-        if cause is None:
+        error = storage_error(exc, target, hint)
+        if error is None:
             raise
-        raise DataError(f"could not be written ({cause}); nothing was left half-written; {hint}",
-                        file=target) from None
+        raise error from None
 
 
 def writable_folder_problem(folder) -> str | None:

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 
 from odin_core import console, processes
+from odin_core.chat import pad_token_id
 from odin_core.device import parameter_count, peak_memory_mb, trainable_parameter_count, training_device
 from odin_core.engine.checkpoints import checkpoint_step, prune_metrics, sync_saves_callback, usable_checkpoint
 from odin_core.engine.interrupts import TrainingInterrupted, stop_on_signals, write_failures
@@ -23,13 +24,12 @@ from odin_core.engine.progress import (check_finite_model, fmt_duration, guard_c
                                       progress_callback)
 from odin_core.engine.reference import answer_distribution_loss
 from odin_core.engine.tokenize import tokenize_split
-from odin_core.chat import pad_token_id
 from odin_core.engine.trainers import PAD_TO_MULTIPLE_OF, training_arguments
-from odin_core.plugins import get_engine
 from odin_core.engine.validation import add_eval_metrics, best_model_arguments, best_summary, early_stopping_callback
 from odin_core.errors import ModelError, RecipeError
 from odin_core.files import ADAPTER, atomic_write_dir
 from odin_core.layout import ADAPTER_DIR, CHECKPOINT_DIR, FULL_MODEL_DIR, TRAINER_STATE
+from odin_core.plugins import get_engine
 
 
 @dataclass

@@ -12,7 +12,7 @@ from odin_core.errors import ModelError
 from odin_core.device import cpu_weights_dtype
 from odin_core.machine import available_memory
 from odin_core.memory import GB, TrainingSetup, advice, estimate
-from odin_core.plugins import get_component
+from odin_core.plugins import get_component, get_engine
 from odin_core.recipe import load_recipe
 from odin_core.recipe_schema import ANSWER_ROOM
 
@@ -39,7 +39,7 @@ def recipe_setup(recipe, strategy, device: str, seq_len: int | None = None,
     full = bool(getattr(strategy, "full_finetuning", False))
     four_bit = bool(getattr(strategy, "load_in_4bit", False))
     dtype = recipe.model.dtype
-    engine = get_component("engine", recipe.training.engine).create(None)
+    engine = get_engine(recipe.training.engine)
     # Unsloth's CPU fallback trains in bf16 where the CPU has it, with its chunked cross-entropy
     cpu_16bit = device == "cpu" and dtype == "auto" and cpu_weights_dtype(recipe.training.engine) == "bfloat16"
     if four_bit:

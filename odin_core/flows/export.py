@@ -9,7 +9,7 @@ from pathlib import Path
 
 from odin_core.engine import load_run_model
 from odin_core.errors import DataError
-from odin_core.files import EXPORT, marker_kind, storage_fault, write_folder
+from odin_core.files import EXPORT, marker_kind, storage_error, write_folder
 from odin_core.layout import GGUF_DIR, MERGED_DIR
 from odin_core.rundir import RunDir, owning_run
 
@@ -54,12 +54,8 @@ def check_export_target(target: Path, run_path: Path, force: bool = False, *, fo
                         "folder" + ("" if inside else " (or pass --force to replace it)"), file=target)
 
 
-def _storage_error(exc: BaseException, target: Path) -> DataError | None:
-    cause = storage_fault(exc)
-    if cause is None:
-        return None
-    return DataError(f"could not be written ({cause}); nothing was left half-written; free space or choose "
-                     "another --output", file=target)
+#: what a refused export write suggests
+HINT = "free space or choose another --output"
 
 
 def merged_model(run_path: Path):
@@ -87,7 +83,10 @@ def export_gguf(run_dir, output=None, dtype: str = "f16", force: bool = False) -
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     except OSError as exc:
-        raise _storage_error(exc, target) from None
+        error = storage_error(exc, target, HINT)
+        if error is None:
+            raise
+        raise error from None
     os.close(fd)
     try:
         info = write_gguf(model, loaded.tokenizer, tmp, dtype, name=run.path.name)
@@ -95,7 +94,7 @@ def export_gguf(run_dir, output=None, dtype: str = "f16", force: bool = False) -
         os.replace(tmp, target)
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
-        error = _storage_error(exc, target) if isinstance(exc, Exception) else None
+        error = storage_error(exc, target, HINT)
         if error is None:
             raise
         raise error from None
@@ -126,5 +125,5 @@ def export_merged(run_dir, output=None, dtype: str = "auto", force: bool = False
         model.save_pretrained(tmp)
         loaded.tokenizer.save_pretrained(tmp)
 
-    write_folder(target, save, EXPORT, hint="free space or choose another --output")
+    write_folder(target, save, EXPORT, hint=HINT)
     return target

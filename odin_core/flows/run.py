@@ -34,7 +34,7 @@ from odin_core.layout import (
     PROMPTED_METRICS_FILE,
     SEEDS_DIR,
 )
-from odin_core.plugins import get_component
+from odin_core.plugins import get_component, get_engine
 from odin_core.protocols import LoadSettings
 from odin_core.recipe import load_recipe
 from odin_core.recipe_schema import Recipe
@@ -127,7 +127,7 @@ class RunFlow:
         """The recipe's engine prepares first (Unsloth must patch transformers before anything imports it)."""
         if self.processes.is_main:  # its imports take tens of seconds: say so instead of a silence
             console.say(f"engine: {self.recipe.training.engine} (importing its libraries)", self.run_dir)
-        for warning in get_component("engine", self.recipe.training.engine).create(None).prepare(self.recipe) or ():
+        for warning in get_engine(self.recipe.training.engine).prepare(self.recipe) or ():
             console.warn(warning, self.run_dir if self.processes.is_main else None)
 
     def setup_data(self) -> None:
