@@ -308,9 +308,16 @@ def _check_evaluation_during_training(t, validation_examples: int, file) -> None
     if t.eval_accuracy_examples and not t.eval_steps:
         raise RecipeError(f"= {t.eval_accuracy_examples} measures accuracy at each evaluation, but there is none: "
                           "set training.eval_steps", file=file, key="training.eval_accuracy_examples")
+    if t.eval_schedule != "every" and not t.eval_steps:
+        raise RecipeError(f"= {t.eval_schedule!r} spaces the evaluations from training.eval_steps, which is not set",
+                          file=file, key="training.eval_schedule")
     stopping = t.early_stopping
     if stopping is None:
         return
+    if t.eval_schedule != "every":
+        raise RecipeError(f"= {t.eval_schedule!r} with early stopping: early stopping needs an evaluation and a "
+                          "checkpoint at every training.eval_steps; use eval_schedule = \"every\"", file=file,
+                          key="training.eval_schedule")
     if not t.eval_steps:
         raise RecipeError("watches a validation metric, but training.eval_steps is not set: set it (e.g. 50)",
                           file=file, key="training.early_stopping")

@@ -232,6 +232,9 @@ class TrainingSection(_Strict):
     completion_only_loss: bool = True
     logging_steps: int = Field(10, gt=0)
     eval_steps: int | None = Field(None, gt=0, description="evaluate loss on the validation split every N steps")
+    eval_schedule: Literal["every", "doubling"] = Field(
+        "every", description="'every': at every eval_steps; 'doubling': at eval_steps, 2x, 4x, ... and the last "
+        "step (evenly spaced points of a learning curve on a log axis)")
     save_steps: int = Field(100, gt=0)
     save_total_limit: int = Field(2, gt=0)
     eval_accuracy_examples: int = Field(0, ge=0, description="also generate answers for this many validation "

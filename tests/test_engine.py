@@ -196,6 +196,20 @@ def test_on_eval_sees_each_validation_loss_and_can_stop_training(core_plugin, wr
     assert not (tmp_path / "run" / "adapter").exists()  # stopped before the end: nothing saved
 
 
+def test_a_doubling_schedule_evaluates_at_eval_steps_times_powers_of_two_and_at_the_end(core_plugin, write_recipe,
+                                                                                         tmp_path):
+    from odin_core.engine.validation import doubling_steps
+
+    seen = []
+    recipe = write_recipe(recipe_text(max_steps=11, save_steps=11,
+                                      training_extra='eval_steps = 2\neval_schedule = "doubling"'))
+    train_run(recipe, tmp_path / "run", toy_datasets(train=32, validation=8),
+              on_eval=lambda step, record: seen.append(step))
+    assert seen == [2, 4, 8, 11] == doubling_steps(2, 11)
+    assert doubling_steps(125, 12500) == [125, 250, 500, 1000, 2000, 4000, 8000, 12500]
+    assert doubling_steps(4, 4) == [4]
+
+
 def test_resume_without_a_checkpoint_starts_over(core_plugin, write_recipe, tmp_path):
     recipe = write_recipe(recipe_text(max_steps=2, save_steps=5))
     summary, _, run_dir = train_run(recipe, tmp_path / "run", toy_datasets(train=32), resume=True)

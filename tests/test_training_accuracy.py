@@ -32,6 +32,10 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
     ("eval_steps = 2\nearly_stopping = { patience = 0 }", "training.early_stopping.patience", "greater than or equal"),
     ("eval_steps = 2\nearly_stopping = { patience = 2, patients = 3 }", "training.early_stopping.patients", ""),
     ("eval_accuracy_examples = -1", "training.eval_accuracy_examples", "greater than or equal"),
+    ('eval_schedule = "doubling"', "training.eval_schedule", "training.eval_steps, which is not set"),
+    ('eval_schedule = "log"', "training.eval_schedule", "'every' or 'doubling'"),
+    ('eval_steps = 2\neval_schedule = "doubling"\nearly_stopping = { patience = 2 }',
+     "training.eval_schedule", "needs an evaluation and a checkpoint at every training.eval_steps"),
 ])
 def test_bad_accuracy_and_early_stopping_keys_are_one_error_naming_the_key(core_plugin, tmp_path, extra, key, says):
     text = recipe_text(max_steps=4, save_steps=2, training_extra=extra)

@@ -25,7 +25,8 @@ from odin_core.engine.progress import (check_finite_model, fmt_duration, guard_c
 from odin_core.engine.reference import answer_distribution_loss
 from odin_core.engine.tokenize import tokenize_split
 from odin_core.engine.trainers import PAD_TO_MULTIPLE_OF, training_arguments
-from odin_core.engine.validation import add_eval_metrics, best_model_arguments, best_summary, early_stopping_callback
+from odin_core.engine.validation import (add_eval_metrics, best_model_arguments, best_summary,
+                                         early_stopping_callback, eval_schedule_callback)
 from odin_core.errors import ModelError, RecipeError
 from odin_core.files import ADAPTER, atomic_write_dir
 from odin_core.layout import ADAPTER_DIR, CHECKPOINT_DIR, FULL_MODEL_DIR, TRAINER_STATE
@@ -107,7 +108,8 @@ def _setup_trainer(recipe, loaded, train_set, eval_set, run_dir, events, device,
     if procs.is_main:  # the others' losses reach the main process's log through the trainer
         trainer.add_callback(progress_callback(run_dir, events, device, on_eval))
     stopping = early_stopping_callback(recipe.training) if eval_set is not None else None
-    for callback in [*callbacks, *([stopping] if stopping else [])]:
+    schedule = eval_schedule_callback(recipe.training) if eval_set is not None else None
+    for callback in [*callbacks, *([stopping] if stopping else []), *([schedule] if schedule else [])]:
         trainer.add_callback(callback)
     trainer.add_callback(last_step_callback())
     trainer.add_callback(guard_callback(recipe))  # after the callbacks that may ask for a checkpoint

@@ -36,6 +36,29 @@ def add_eval_metrics(trainer, measure) -> None:
     trainer.evaluation_loop = evaluation_loop
 
 
+def doubling_steps(eval_steps: int, max_steps: int) -> list[int]:
+    """The steps ``eval_schedule = "doubling"`` evaluates at: eval_steps, 2x, 4x, ... below max_steps, and
+    max_steps."""
+    steps, step = [], eval_steps
+    while step < max_steps:
+        steps.append(step)
+        step *= 2
+    return [*steps, max_steps]
+
+
+def eval_schedule_callback(training):
+    """Evaluations at ``doubling_steps`` instead of every ``training.eval_steps`` (None for "every")."""
+    if training.eval_schedule == "every":
+        return None
+    from transformers import TrainerCallback
+
+    class DoublingEvaluations(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            control.should_evaluate = state.global_step in doubling_steps(training.eval_steps, state.max_steps)
+
+    return DoublingEvaluations()
+
+
 def early_stopping_callback(training):
     """transformers' ``EarlyStoppingCallback`` for ``training.early_stopping`` (None when it is off)."""
     stopping = training.early_stopping

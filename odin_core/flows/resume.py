@@ -22,7 +22,7 @@ STAMP = r"\d{8}-\d{6}(?:-\d+)?"
 #: resolved-recipe keys (dotted prefixes) whose change leaves the trained weights as they were
 HARMLESS = ("description", "output_dir", "generation", "eval", "tracking", "data.num_proc", "data.cache_dir",
             "training.logging_steps", "training.save_steps", "training.save_total_limit", "training.eval_steps",
-            "training.device")
+            "training.eval_schedule", "training.device")
 
 #: at most this many changed keys are listed in an error
 MAX_LISTED = 12
