@@ -92,11 +92,11 @@ def gpu_cases(toy: bool, strategies) -> list[Case]:
     for name, shape in shapes.items():
         for strategy in strategies:
             qlora = strategy == "finetune.qlora"
-            extra = [f"lora.strategy={strategy}"]
+            extra = [f"finetune.strategy={strategy}"]
             if shape.num_layers >= 28:  # the 3B shape: activations of 4 x 2048 tokens need checkpointing
-                extra.append("lora.gradient_checkpointing=true")
+                extra.append("finetune.gradient_checkpointing=true")
             else:
-                extra.append("lora.gradient_checkpointing=false")
+                extra.append("finetune.gradient_checkpointing=false")
             cases.append(Case(f"{name} ({'QLoRA' if qlora else 'LoRA'} r=16)", SHAPED_RECIPE, overrides + extra,
                               shape=shape, needs_cuda=qlora))
     return cases

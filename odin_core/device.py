@@ -30,9 +30,9 @@ def check_device(recipe, needs_cuda: bool = False) -> str:
         raise RecipeError("training.device is 'cuda' but no CUDA GPU is visible", file=recipe.path,
                           key="training.device")
     if needs_cuda and not has_cuda:
-        raise RecipeError(f"strategy {recipe.lora.strategy!r} needs a CUDA GPU (4-bit bitsandbytes) and none is "
+        raise RecipeError(f"strategy {recipe.finetune.strategy!r} needs a CUDA GPU (4-bit bitsandbytes) and none is "
                           "visible; use strategy = \"finetune.lora\" on this machine", file=recipe.path,
-                          key="lora.strategy")
+                          key="finetune.strategy")
     return training_device(recipe)
 
 

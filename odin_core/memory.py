@@ -213,14 +213,14 @@ def advice(est: Estimate, available: float) -> list[str]:
 
     if not setup.gradient_checkpointing:
         tips.append((total_with(gradient_checkpointing=True), "turn on gradient checkpointing "
-                     "(lora.gradient_checkpointing = \"unsloth\")"))
+                     "(finetune.gradient_checkpointing = \"unsloth\")"))
     if setup.batch_size > 1:
         batch = largest_fitting(setup.batch_size // 2, lambda b: total_with(batch_size=b) <= available)
         steps = max(1, setup.batch_size // batch)
         tips.append((total_with(batch_size=batch), f"lower training.batch_size to {batch} (raise "
                      f"gradient_accumulation_steps x{steps} to keep the effective batch)"))
     if setup.precision != "4bit" and setup.device == "cuda" and not setup.full_finetuning:
-        tips.append((total_with(precision="4bit"), "load the base in 4 bits (lora.strategy = \"finetune.qlora\")"))
+        tips.append((total_with(precision="4bit"), "load the base in 4 bits (finetune.strategy = \"finetune.qlora\")"))
     if setup.seq_len > 256:
         for seq in (setup.seq_len // 2, setup.seq_len // 4):
             if total_with(seq_len=seq) <= available or seq == setup.seq_len // 4:
@@ -229,7 +229,7 @@ def advice(est: Estimate, available: float) -> list[str]:
                 break
     if setup.full_finetuning:
         tips.append((total_with(full_finetuning=False), "train LoRA adapters instead of every weight "
-                     "(lora.strategy = \"finetune.lora\")"))
+                     "(finetune.strategy = \"finetune.lora\")"))
     tips.sort(key=lambda t: t[0])
     return [f"{text}: about {value / GB:.1f} GB" + ("" if value <= available else " (not enough alone)")
             for value, text in tips]

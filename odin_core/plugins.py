@@ -9,7 +9,7 @@ component kind      hook                          decorator                     
 ``encoder``         ``register_encoders``         ``register_encoder``          ``data.encodings``
 ``task``            ``register_tasks``            ``register_task``             ``data.tasks``
 ``model_loader``    ``register_model_loaders``    ``register_model_loader``     ``[model] loader``
-``lora_strategy``   ``register_lora_strategies``  ``register_lora_strategy``    ``[lora] strategy``
+``lora_strategy``   ``register_lora_strategies``  ``register_lora_strategy``    ``[finetune] strategy``
 ``evaluator``       ``register_evaluators``       ``register_evaluator``        ``[[eval]] name``
 ``tracker``         ``register_trackers``         ``register_tracker``          ``[[tracking]] name``
 ==================  ============================  ============================  =====================

@@ -1,6 +1,6 @@
 """The recipe schema: the sections of a TOML recipe as pydantic models.
 
-A section that names a component (``[model] loader``, ``[lora] strategy``,
+A section that names a component (``[model] loader``, ``[finetune] strategy``,
 ``[[data.sources]] name``, ``[[eval]] name``, ``[[tracking]] name``, and the
 table form of ``data.encodings`` / ``data.tasks`` entries) keeps that
 component's other keys as its options; ``odin_core.recipe`` validates them with
@@ -198,8 +198,11 @@ class DataSection(_Strict):
         return data
 
 
-class LoraSection(_Selector):
-    strategy: str = Field("finetune.lora", description="LoRA strategy component: finetune.lora, finetune.qlora, "
+class FinetuneSection(_Selector):
+    """``[finetune]``: how the model is trained, a strategy (LoRA, QLoRA, DoRA, full) and its options
+    (``[lora]`` in recipes before 0.3, still read)."""
+
+    strategy: str = Field("finetune.lora", description="training strategy component: finetune.lora, finetune.qlora, "
                                                      "finetune.rslora, finetune.dora, finetune.full")
 
 
@@ -285,7 +288,7 @@ class Recipe(_Strict):
     output_dir: str = "runs"
     model: ModelSection | None = None
     data: DataSection
-    lora: LoraSection = LoraSection()
+    finetune: FinetuneSection = FinetuneSection()
     training: TrainingSection = TrainingSection()
     generation: GenerationSection = GenerationSection()
     eval: list[EvalEntry] = Field(default_factory=list)
@@ -348,7 +351,7 @@ class Recipe(_Strict):
     def resolved(self) -> dict:
         """The fully resolved recipe (defaults and component options included) as plain data."""
         data = self.model_dump(mode="json", exclude_none=False)
-        for key, section in (("model", self.model), ("lora", self.lora)):
+        for key, section in (("model", self.model), ("finetune", self.finetune)):
             if section is not None:
                 data[key] = section.resolved()
         data["data"] = self.data.resolved()
@@ -362,7 +365,7 @@ class Recipe(_Strict):
         ``data.tasks`` entries naming a family or 'all' are not components and are left out."""
         if self.model is not None:
             yield "model", "model_loader", self.model
-            yield "lora", "lora_strategy", self.lora
+            yield "finetune", "lora_strategy", self.finetune
         for i, entry in enumerate(self.data.sources):
             yield f"data.sources.{i}", "source", entry
         for name, extra in self.data.extra_splits.items():
@@ -381,7 +384,7 @@ class Recipe(_Strict):
 
 
 #: the key of a component section that holds the component's name
-SELECTOR_KEY = {ModelSection: "loader", LoraSection: "strategy"}
+SELECTOR_KEY = {ModelSection: "loader", FinetuneSection: "strategy"}
 
 
 def selector_key(section) -> str:

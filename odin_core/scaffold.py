@@ -200,7 +200,7 @@ class SmallLora:
     def __init__(self, options):
         lora = odin_core.get_component("lora_strategy", "finetune.lora")
         self.options = lora.options(r=options.r, alpha=2 * options.r, gradient_checkpointing=False,
-                                    target_modules=["q_proj", "k_proj", "v_proj", "o_proj"])
+                                target_modules=["q_proj", "k_proj", "v_proj", "o_proj"])
         self.inner = lora.create(self.options)
 
     def apply(self, loaded, seed):
@@ -285,7 +285,7 @@ seed = 1
 
 [model]
 {model}
-[lora]
+[finetune]
 {strategy}
 [data]
 encodings = [{", ".join(encodings)}]
@@ -414,7 +414,7 @@ def _header(component) -> str:
 
 
 #: the recipe's sections, written as tables of their own
-_SECTIONS = ("model", "data", "lora", "training", "generation", "eval", "tracking")
+_SECTIONS = ("model", "data", "finetune", "training", "generation", "eval", "tracking")
 
 
 def recipe_text(name: str = "my-run", loader: str = "models.scratch", model_name: str | None = None,
@@ -434,7 +434,7 @@ def recipe_text(name: str = "my-run", loader: str = "models.scratch", model_name
     if model_name:
         model_set["name"] = model_name
     out += option_lines(ModelSection, set_values=model_set) + option_lines(loader_c.options)
-    out += ["", "[lora]", _header(strategy_c)]
+    out += ["", "[finetune]", _header(strategy_c)]
     out += option_lines(None) + [f'strategy = "{strategy_c.name}"'] + option_lines(strategy_c.options)
     out += ["", "[data]", "# " + "; ".join(_header(c)[2:] for c in encoder_cs),
             f"encodings = {toml_value([c.name for c in encoder_cs])}", f"tasks = {toml_value(task_names)}"]

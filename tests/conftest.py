@@ -128,7 +128,7 @@ seed = 7
 loader = "test.loader"
 hidden_size = 32
 
-[lora]
+[finetune]
 strategy = "test.frozen"
 
 [data]

@@ -151,7 +151,7 @@ def test_verbosity_options_hold_for_one_command(monkeypatch):
     both = runner.invoke(cli, ["-v", "-q", "schema"])
     assert both.exit_code == 2 and "--verbose and --quiet cannot be combined" in both.output
     args = ["validate", str(REPO / "recipes" / "hypergraph_llama1b.toml"), "--set", "model.trust_remote_code=true",
-            "--set", "lora.strategy=finetune.lora"]
+            "--set", "finetune.strategy=finetune.lora"]
     quiet = runner.invoke(cli, ["-q", *args])
     assert quiet.exit_code == 0 and "trust_remote_code" not in quiet.output and ": ok (" in quiet.output
     assert console.verbosity() == console.NORMAL

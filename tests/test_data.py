@@ -385,7 +385,7 @@ name = "chat-test"
 [model]
 loader = "{loader}"
 {chat}
-[lora]
+[finetune]
 strategy = "test.frozen"
 [data]
 tasks = ["vertex_count", "vertex_connection"]

@@ -232,5 +232,5 @@ def test_cpu_precision_follows_the_probe_on_any_host(monkeypatch, forced):
     assert torch_dtype("auto", "cpu", engine="transformers") == torch.float32
     assert torch_dtype("float32", "cpu", engine="unsloth") == torch.float32  # an explicit dtype is kept
     recipe = load_recipe(Path(__file__).resolve().parent.parent / "recipes" / "quickstart.toml")
-    strategy = get_component("lora_strategy", recipe.lora.strategy).create(None)
+    strategy = get_component("lora_strategy", recipe.finetune.strategy).create(None)
     assert recipe_setup(recipe, strategy, "cpu").precision == ("16bit" if native else "fp32")

@@ -245,7 +245,7 @@ hidden_size = 32
 num_heads = 4
 vocab_size = 320
 
-[lora]
+[finetune]
 strategy = "finetune.lora"
 r = 4
 alpha = 8

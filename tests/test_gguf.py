@@ -49,7 +49,7 @@ def smol_recipe(folder, engine="transformers", name=NAME, loader="models.llama",
 
 def load(recipe_path, run_path):
     recipe = load_recipe(recipe_path)
-    strategy = get_component("lora_strategy", recipe.lora.strategy).create(recipe.lora.options)
+    strategy = get_component("lora_strategy", recipe.finetune.strategy).create(recipe.finetune.options)
     run_path.mkdir(parents=True, exist_ok=True)
     loader = get_component("model_loader", recipe.model.loader).create(recipe.model.options)
     return loader.load(recipe.model, strategy, RunDir(run_path, recipe), None)

@@ -103,7 +103,7 @@ def test_adapter_initialisation_follows_random_state(core_plugin, write_recipe, 
         options = "r = 4\nalpha = 8\ngradient_checkpointing = false" + (
             f"\nrandom_state = {random_state}" if random_state is not None else "")
         recipe = load_recipe(write_recipe(recipe_text(lora_options=options)))
-        strategy = get_component("lora_strategy", "finetune.lora").create(recipe.lora.options)
+        strategy = get_component("lora_strategy", "finetune.lora").create(recipe.finetune.options)
         loader = get_component("model_loader", "models.scratch").create(recipe.model.options)
         run = tmp_path / "run"
         run.mkdir(exist_ok=True)
@@ -124,7 +124,7 @@ def test_unknown_target_module_lists_the_models_layers(core_plugin, write_recipe
 
 
 def test_strategy_options_are_validated(core_plugin, write_recipe):
-    with pytest.raises(RecipeError, match="lora.dropout"):
+    with pytest.raises(RecipeError, match="finetune.dropout"):
         load_recipe(write_recipe(recipe_text(lora_options="dropout = 1.5")))
     with pytest.raises(RecipeError, match="unknown key for lora_strategy 'finetune.full'"):
         load_recipe(write_recipe(recipe_text(strategy="full", lora_options="r = 8")))
@@ -138,7 +138,7 @@ def test_qlora_without_cuda_is_refused_before_loading(core_plugin, write_recipe,
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU: QLoRA can run here")
     recipe = load_recipe(write_recipe(recipe_text(strategy="qlora")))
-    strategy = get_component("lora_strategy", "finetune.qlora").create(recipe.lora.options)
+    strategy = get_component("lora_strategy", "finetune.qlora").create(recipe.finetune.options)
     assert strategy.requires_cuda and strategy.load_in_4bit
     with pytest.raises(RecipeError, match="needs a CUDA GPU"):
         check_device(recipe, needs_cuda=strategy.requires_cuda)
@@ -156,7 +156,7 @@ def test_qlora_on_the_quickstart_fails_in_one_line_on_cpu(tmp_path):
 
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU: QLoRA can run here")
-    done = run_odin("run", "recipes/quickstart.toml", "--set", "lora.strategy=qlora", "--output-dir", str(tmp_path))
+    done = run_odin("run", "recipes/quickstart.toml", "--set", "finetune.strategy=qlora", "--output-dir", str(tmp_path))
     assert done.returncode == 2 and "Traceback" not in done.stderr
     last = done.stderr.strip().splitlines()[-1]  # (library banners may come first)
     assert last.startswith("error: ") and "needs a CUDA GPU" in last and done.stderr.count("error:") == 1

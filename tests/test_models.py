@@ -31,7 +31,7 @@ def no_hub(monkeypatch):
 
 def load(recipe_path, run_path, texts=TEXTS, strategy=None):
     recipe = load_recipe(recipe_path)
-    strategy = strategy or get_component("lora_strategy", recipe.lora.strategy).create(recipe.lora.options)
+    strategy = strategy or get_component("lora_strategy", recipe.finetune.strategy).create(recipe.finetune.options)
     run_path.mkdir(parents=True, exist_ok=True)
     loader = get_component("model_loader", recipe.model.loader).create(recipe.model.options)
     return loader.load(recipe.model, strategy, RunDir(run_path, recipe), texts)
@@ -153,7 +153,7 @@ def test_cached_hub_model_loads_without_network(core_plugin, write_recipe, tmp_p
               "from odin_core.plugins import get_component\nfrom odin_core.recipe import load_recipe\n"
               "from odin_core.rundir import RunDir\n"
               f"recipe = load_recipe({str(recipe)!r})\n"
-              "strategy = get_component('lora', 'lora').create(recipe.lora.options)\n"
+              "strategy = get_component('lora', 'lora').create(recipe.finetune.options)\n"
               f"loaded = get_component('loader', 'llama').create(None).load(recipe.model, strategy, "
               f"RunDir({str(tmp_path)!r}, recipe), None)\n"
               "print(loaded.info['source'], loaded.model.config.model_type)\n")
@@ -165,8 +165,8 @@ def test_cached_hub_model_loads_without_network(core_plugin, write_recipe, tmp_p
 
 def test_llama1b_recipe_without_network_fails_with_one_message(tmp_path, no_hub):
     """The real recipe's hub model, loaded without network (lora so the CPU check passes): one ModelError."""
-    recipe = load_recipe(REPO / "recipes/hypergraph_llama1b.toml", ["lora.strategy=lora", "training.engine=transformers"])
-    strategy = get_component("lora_strategy", "finetune.lora").create(recipe.lora.options)
+    recipe = load_recipe(REPO / "recipes/hypergraph_llama1b.toml", ["finetune.strategy=lora", "training.engine=transformers"])
+    strategy = get_component("lora_strategy", "finetune.lora").create(recipe.finetune.options)
     loader = get_component("model_loader", "models.llama").create(recipe.model.options)
     with pytest.raises(ModelError) as info:
         loader.load(recipe.model, strategy, RunDir(tmp_path, recipe), None)
@@ -183,14 +183,14 @@ def test_llama1b_recipe_on_a_cpu_machine_stops_before_loading(tmp_path):
     done = run_odin("run", "recipes/hypergraph_llama1b.toml", "--output-dir", str(tmp_path))
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr
-    assert "qlora" in done.stderr and "needs a CUDA GPU" in done.stderr and "lora.strategy" in done.stderr
+    assert "qlora" in done.stderr and "needs a CUDA GPU" in done.stderr and "finetune.strategy" in done.stderr
     assert list(tmp_path.iterdir()) == []  # refused before a run directory, a dataset or a model exists
 
 
 def test_odin_run_of_an_unreachable_model_is_one_message(tmp_path):
     small = ["--set", "data.num_examples.train=40", "--set", "data.num_examples.validation=8", "--set",
              "data.num_examples.test=8", "--set", 'data.frozen_eval=""']
-    done = run_odin("run", "recipes/hypergraph_llama1b.toml", "--set", "lora.strategy=lora", *small,
+    done = run_odin("run", "recipes/hypergraph_llama1b.toml", "--set", "finetune.strategy=lora", *small,
                     "--output-dir", str(tmp_path), env_extra={"HF_HUB_OFFLINE": "1"})
     assert done.returncode == 3, done.stderr
     assert "Traceback" not in done.stderr and done.stderr.count("error:") == 1
@@ -203,7 +203,7 @@ def test_model_recipes_validate():
         recipe = load_recipe(REPO / "recipes" / f"{name}.toml")
         assert recipe.data.task_names == ["all"]
     llama = load_recipe(REPO / "recipes/hypergraph_llama1b.toml")
-    assert (llama.model.name, llama.lora.strategy, llama.lora.options.r) == (
+    assert (llama.model.name, llama.finetune.strategy, llama.finetune.options.r) == (
         "unsloth/llama-3.2-1b-instruct-bnb-4bit", "finetune.qlora", 16)
     assert (llama.training.batch_size, llama.training.gradient_accumulation_steps, llama.model.max_seq_length) == (
         4, 4, 2048)

@@ -21,8 +21,8 @@ pytestmark = pytest.mark.timeout(300)
 def test_distribution_is_odin_slm_and_the_plugin_example_depends_on_it():
     assert metadata.version("odin-slm") == odin_core.__version__
     entry_points = {ep.name: ep.value for ep in metadata.entry_points(group="odin") if ep.dist.name == "odin-slm"}
-    assert entry_points == {"hypernetx": "odin_hypernetx", "models": "odin_models", "finetune": "odin_lora",
-                            "metrics": "odin_metrics", "trackers": "odin_wandb"}
+    assert entry_points == {"hypernetx": "odin_hypernetx", "models": "odin_models", "finetune": "odin_finetune",
+                            "metrics": "odin_metrics", "trackers": "odin_trackers"}
 
 
 def test_every_builtin_component_is_namespaced_by_its_plugin():
@@ -41,7 +41,7 @@ def test_deprecated_names_resolve_to_current_ones(write_recipe, capsys):
         name = "old-names"
         [model]
         loader = "scratch"
-        [lora]
+        [finetune]
         strategy = "lora"
         [data]
         tasks = ["reachability", "low_order"]
@@ -52,7 +52,7 @@ def test_deprecated_names_resolve_to_current_ones(write_recipe, capsys):
         name = "task_accuracy"
         """)
     recipe = load_recipe(path)
-    assert (recipe.model.loader, recipe.lora.strategy, recipe.eval[0].name) == (
+    assert (recipe.model.loader, recipe.finetune.strategy, recipe.eval[0].name) == (
         "models.scratch", "finetune.lora", "metrics.task_accuracy")
     assert recipe.data.task_names == ["hypernetx.reachability", "low_order"]
     assert "loader" not in registry().components and registry()["loader"] is registry()["model_loader"]
@@ -199,7 +199,7 @@ hidden_size = 32
 num_heads = 2
 vocab_size = 300
 
-[lora]
+[finetune]
 strategy = "finetune.lora"
 r = 4
 alpha = 8

@@ -123,6 +123,21 @@ def test_extends_deep_merges_and_overrides_apply_last(write_recipe):
     assert recipe.data.encoding_names == ["test.encoder"]  # inherited from base
 
 
+def test_a_lora_section_of_an_earlier_release_is_read_as_finetune_with_a_warning(write_recipe):
+    from conftest import MINIMAL_RECIPE
+
+    write_recipe(MINIMAL_RECIPE.replace("[finetune]", "[lora]"), name="base.toml")
+    child = write_recipe('extends = "base.toml"\nname = "child"\n', name="child.toml")
+    recipe = load_recipe(child, ["lora.strategy=test.frozen"])
+    assert recipe.finetune.strategy == "test.frozen"
+    assert any("[lora] is now called [finetune]" in w and "base.toml" in w for w in recipe.warnings)
+    assert "lora" not in recipe.resolved() and recipe.resolved()["finetune"]["strategy"] == "test.frozen"
+    both = write_recipe('extends = "base.toml"\nname = "both"\n[finetune]\nstrategy = "test.frozen"\n[lora]\n'
+                        'strategy = "test.frozen"\n', name="both.toml")
+    with pytest.raises(RecipeError, match=r"both.toml.*has both \[lora\] and \[finetune\]"):
+        load_recipe(both)
+
+
 def test_extends_cycle_and_missing_parent(write_recipe):
     write_recipe('extends = "b.toml"\n', name="a.toml")
     b = write_recipe('extends = "a.toml"\n', name="b.toml")
@@ -135,7 +150,7 @@ def test_extends_cycle_and_missing_parent(write_recipe):
 
 def test_override_parsing():
     assert parse_override("training.learning_rate=1e-4") == (["training", "learning_rate"], 1e-4)
-    assert parse_override("lora.r=32") == (["lora", "r"], 32)
+    assert parse_override("finetune.r=32") == (["finetune", "r"], 32)
     assert parse_override("model.name=meta/llama") == (["model", "name"], "meta/llama")
     assert parse_override('data.tasks=["vertex_count"]') == (["data", "tasks"], ["vertex_count"])
     with pytest.raises(RecipeError, match="KEY=VALUE"):

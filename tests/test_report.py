@@ -212,7 +212,7 @@ hidden_size = 32
 num_heads = 4
 vocab_size = 320
 
-[lora]
+[finetune]
 strategy = "finetune.lora"
 r = 4
 alpha = 8
@@ -369,9 +369,9 @@ def test_compare_lists_the_recipe_keys_that_differ(tmp_path):
         (tmp_path / name / "recipe.toml").write_text(
             f'name = "{name}"\nseed = 7\n[model]\nloader = "models.scratch"\nnum_layers = {layers}\n'
             f'[training]\nlearning_rate = {rate}\n[[data.sources]]\nname = "s"\ncount = 3\n')
-    (tmp_path / "c" / "recipe.toml").write_text((tmp_path / "c" / "recipe.toml").read_text() + "[lora]\nr = 8\n")
+    (tmp_path / "c" / "recipe.toml").write_text((tmp_path / "c" / "recipe.toml").read_text() + "[finetune]\nr = 8\n")
     settings = differing_settings([tmp_path / n for n in "abc"])
-    assert settings == {"lora.r": {"a": None, "b": None, "c": 8},
+    assert settings == {"finetune.r": {"a": None, "b": None, "c": 8},
                         "model.num_layers": {"a": 2, "b": 2, "c": 4},
                         "training.learning_rate": {"a": 1e-3, "b": 2e-3, "c": 1e-3}}  # names and seeds agree
     runs = [{"run": n, "model": None, "parameters": None, "split": "test", "examples": 1, "accuracy": 0.5,
@@ -379,5 +379,5 @@ def test_compare_lists_the_recipe_keys_that_differ(tmp_path):
              "format_errors": 0, "families": {}} for n in "abc"]
     text = render_comparison({"runs": runs, "tasks": {}, "tests": {}, "settings": settings})
     rows = {row["key"]: row for row in table_rows(text, "Recipe keys that differ between the runs:")}
-    assert rows["lora.r"] == {"key": "lora.r", "a": "–", "b": "–", "c": "8"}
+    assert rows["finetune.r"] == {"key": "finetune.r", "a": "–", "b": "–", "c": "8"}
     assert rows["training.learning_rate"]["b"] == "0.002"

@@ -25,33 +25,33 @@ from odin_core.flows.sweep_spec import (
 
 @pytest.mark.timeout(30)
 def test_param_specs_become_categories_and_distributions():
-    spec = parse_param("lora.r=8,16,32")
-    assert (spec.key, spec.kind, spec.choices) == ("lora.r", "categorical", (8, 16, 32))
-    assert parse_param("lora.strategy=finetune.lora, finetune.dora").choices == ("finetune.lora", "finetune.dora")
+    spec = parse_param("finetune.r=8,16,32")
+    assert (spec.key, spec.kind, spec.choices) == ("finetune.r", "categorical", (8, 16, 32))
+    assert parse_param("finetune.strategy=finetune.lora, finetune.dora").choices == ("finetune.lora", "finetune.dora")
     assert parse_param("training.packing=true,false").choices == (True, False)
     spec = parse_param("training.learning_rate=loguniform:1e-5:1e-3")
     assert (spec.kind, spec.low, spec.high) == ("loguniform", 1e-5, 1e-3)
-    spec = parse_param("lora.r=int:4:64")
+    spec = parse_param("finetune.r=int:4:64")
     assert (spec.kind, spec.low, spec.high) == ("int", 4, 64) and isinstance(spec.low, int)
-    assert parse_param("lora.dropout=uniform:0:0.2").kind == "uniform"
+    assert parse_param("finetune.dropout=uniform:0:0.2").kind == "uniform"
 
 
 @pytest.mark.timeout(30)
 @pytest.mark.parametrize("text, says", [
-    ("lora.r", "expected KEY=VALUES"),
+    ("finetune.r", "expected KEY=VALUES"),
     ("=8,16", "expected KEY=VALUES"),
-    ("lora.r=", "no values"),
-    ("lora.r=8", "one value is nothing to search"),
-    ("lora.r=8,,16", "empty item"),
-    ("lora.r=8,8", "appears twice"),
+    ("finetune.r=", "no values"),
+    ("finetune.r=8", "one value is nothing to search"),
+    ("finetune.r=8,,16", "empty item"),
+    ("finetune.r=8,8", "appears twice"),
     ("training.learning_rate=normal:0:1", "unknown distribution 'normal'"),
     ("training.learning_rate=loguniform:1e-3", "two bounds"),
     ("training.learning_rate=loguniform:1e-3:1e-5", "must be below"),
     ("training.learning_rate=loguniform:0:1e-3", "positive low bound"),
-    ("lora.r=int:4:x", "'x' is not an integer"),
-    ("lora.r=int:4.5:8", "not an integer"),
-    ("lora.dropout=uniform:0:nan", "finite"),
-    ("lora.target_modules=[1],[2]", "numbers, booleans or strings"),
+    ("finetune.r=int:4:x", "'x' is not an integer"),
+    ("finetune.r=int:4.5:8", "not an integer"),
+    ("finetune.dropout=uniform:0:nan", "finite"),
+    ("finetune.target_modules=[1],[2]", "numbers, booleans or strings"),
 ])
 def test_a_bad_param_spec_is_one_error_naming_it(text, says):
     with pytest.raises(RecipeError) as caught:
@@ -62,9 +62,9 @@ def test_a_bad_param_spec_is_one_error_naming_it(text, says):
 @pytest.mark.timeout(30)
 def test_a_key_searched_twice_or_also_set_is_refused():
     with pytest.raises(RecipeError, match="already searched"):
-        parse_params(["lora.r=8,16", "lora.r=int:4:8"])
-    with pytest.raises(RecipeError, match="also fixed by --set 'lora.r=8'"):
-        parse_params(["lora.r=8,16"], ["lora.r=8"])
+        parse_params(["finetune.r=8,16", "finetune.r=int:4:8"])
+    with pytest.raises(RecipeError, match="also fixed by --set 'finetune.r=8'"):
+        parse_params(["finetune.r=8,16"], ["finetune.r=8"])
     with pytest.raises(RecipeError, match="no --param"):
         parse_params([])
 
@@ -73,7 +73,7 @@ def test_a_key_searched_twice_or_also_set_is_refused():
 def test_values_are_written_as_set_overrides_that_read_back():
     for value in (8, 1e-5, 0.000123, 2.0, True, "finetune.dora", "org/model", "two words", "1e5x"):
         assert parse_value(format_value(value)) == value
-    assert overrides_for({"lora.r": 16, "training.learning_rate": 1e-4}) == ["lora.r=16",
+    assert overrides_for({"finetune.r": 16, "training.learning_rate": 1e-4}) == ["finetune.r=16",
                                                                             "training.learning_rate=0.0001"]
 
 
@@ -120,10 +120,10 @@ def test_sweep_errors_are_one_line_before_any_trial(tmp_path):
                        "--output-dir", str(tmp_path))
     assert bad_key.returncode == 2 and "--param 'lora.rr=8,16'" in bad_key.stderr and "did you mean 'r'" in bad_key.stderr
     assert "Traceback" not in bad_key.stderr and not list(tmp_path.iterdir())
-    bad_metric = run_odin("sweep", "recipes/quickstart.toml", "--param", "lora.r=8,16", "--trials", "2",
+    bad_metric = run_odin("sweep", "recipes/quickstart.toml", "--param", "finetune.r=8,16", "--trials", "2",
                           "--metric", "trained.acc", "--output-dir", str(tmp_path))
     assert bad_metric.returncode == 2 and "--metric 'trained.acc'" in bad_metric.stderr
-    no_trials = run_odin("sweep", "recipes/quickstart.toml", "--param", "lora.r=8,16")
+    no_trials = run_odin("sweep", "recipes/quickstart.toml", "--param", "finetune.r=8,16")
     assert no_trials.returncode == 2 and "--trials" in no_trials.stderr
     not_sweep = run_odin("sweep", "--resume", str(tmp_path))
     assert not_sweep.returncode == 2 and "not a sweep directory" in not_sweep.stderr
@@ -137,7 +137,7 @@ TINY = ["--set", "training.engine=transformers", "--set", "training.max_steps=8"
         "--set", "data.num_examples.test=17", "--set", "data.sources.0.count=60",
         "--set", "generation.evaluate_base=false", "--set", "generation.max_examples=17",
         "--set", "model.hidden_size=64", "--set", "model.vocab_size=400", "--set", "training.batch_size=4"]
-PARAMS = ["--param", "lora.r=4,8", "--param", "training.learning_rate=loguniform:1e-4:1e-2"]
+PARAMS = ["--param", "finetune.r=4,8", "--param", "training.learning_rate=loguniform:1e-4:1e-2"]
 SWEEP = ["sweep", "recipes/quickstart.toml", *TINY, *PARAMS, "--metric", "training.eval_loss"]
 
 
@@ -157,7 +157,7 @@ def test_a_sweep_writes_its_summary_and_the_best_values_reproduce(tmp_path):
     rows = summary["trials_table"]
     assert [r["number"] for r in rows] == [0, 1, 2] and all(r["state"] == "complete" for r in rows)
     for row in rows:
-        assert set(row["params"]) == {"lora.r", "training.learning_rate"} and row["params"]["lora.r"] in (4, 8)
+        assert set(row["params"]) == {"finetune.r", "training.learning_rate"} and row["params"]["finetune.r"] in (4, 8)
         assert 1e-4 <= row["params"]["training.learning_rate"] <= 1e-2
         run = json.loads((sweep_dir / row["run_dir"] / "metrics.json").read_text())
         assert run["training"]["eval_loss"] == row["value"]
@@ -272,7 +272,7 @@ def test_sweep_loop_prunes_counts_and_resumes(tmp_path, monkeypatch):
     FakeFlow.started, FakeFlow.interrupt_at_trial = [], 3
     messages = []
     with pytest.raises(KeyboardInterrupt):
-        start_sweep("recipes/quickstart.toml", ["training.learning_rate=loguniform:1e-5:1e-1", "lora.r=8,16"],
+        start_sweep("recipes/quickstart.toml", ["training.learning_rate=loguniform:1e-5:1e-1", "finetune.r=8,16"],
                     trials=8, metric="training.eval_loss", output_dir=tmp_path, prune_after=1, echo=messages.append)
     sweep_dir = next(tmp_path.iterdir())
     assert FakeFlow.started == [0, 1, 2, 3] and not (sweep_dir / "sweep.lock").exists()
@@ -308,7 +308,7 @@ def test_a_metric_missing_from_the_first_trial_stops_the_sweep(tmp_path, monkeyp
     monkeypatch.setattr(odin_core.flows.run, "RunFlow", FakeFlow)
     FakeFlow.started, FakeFlow.interrupt_at_trial = [], None
     with pytest.raises(RecipeError) as caught:
-        start_sweep("recipes/quickstart.toml", ["lora.r=8,16"], trials=4, metric="trained.accuracy_macro",
+        start_sweep("recipes/quickstart.toml", ["finetune.r=8,16"], trials=4, metric="trained.accuracy_macro",
                     output_dir=tmp_path, echo=lambda m: None)
     message = str(caught.value)
     assert "metrics.json has no 'trained.accuracy_macro'; it has training" in message and "trial 0" in message

@@ -81,12 +81,12 @@ def test_set_key_to_a_file_replaces_the_whole_table(core_plugin, tmp_path):
 @pytest.mark.timeout(30)
 def test_grid_specs_list_every_combination_in_order(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    specs = parse_params([], [], ["model=@a.toml,@b.toml", "lora.r=4,8,16"])
+    specs = parse_params([], [], ["model=@a.toml,@b.toml", "finetune.r=4,8,16"])
     assert [s.option for s in specs] == ["--grid", "--grid"]
     assert specs[0].choices == (f"@{tmp_path / 'a.toml'}", f"@{tmp_path / 'b.toml'}")  # absolute: resumable anywhere
     points = grid_points(specs)
-    assert len(points) == 6 and points[0] == {"model": f"@{tmp_path / 'a.toml'}", "lora.r": 4}
-    assert [p["lora.r"] for p in points] == [4, 8, 16, 4, 8, 16]
+    assert len(points) == 6 and points[0] == {"model": f"@{tmp_path / 'a.toml'}", "finetune.r": 4}
+    assert [p["finetune.r"] for p in points] == [4, 8, 16, 4, 8, 16]
     assert parse_value(format_value(specs[0].choices[1])) == specs[0].choices[1]
     assert format_value(specs[0].choices[1]) == f"@{tmp_path / 'b.toml'}"  # unquoted: --set reads the file
     assert parse_params([], [], [specs[0].canonical])[0].choices == specs[0].choices
@@ -96,11 +96,11 @@ def test_grid_specs_list_every_combination_in_order(tmp_path, monkeypatch):
 
 @pytest.mark.timeout(30)
 @pytest.mark.parametrize("params, grid, says", [
-    (["lora.r=4,8"], ["model=@a.toml,@b.toml"], "--param 'lora.r=4,8': a grid sweep runs every combination"),
+    (["finetune.r=4,8"], ["model=@a.toml,@b.toml"], "--param 'finetune.r=4,8': a grid sweep runs every combination"),
     ([], ["training.learning_rate=loguniform:1e-4:1e-2"], "--grid 'training.learning_rate=loguniform:1e-4:1e-2': "
                                                           "a grid takes a comma list"),
     ([], ["model=@a.toml"], "--grid 'model=@a.toml': one value is nothing to search"),
-    ([], ["lora.r=4,8", "lora.r=16,32"], "lora.r is already searched by --grid 'lora.r=4,8'"),
+    ([], ["finetune.r=4,8", "finetune.r=16,32"], "finetune.r is already searched by --grid 'finetune.r=4,8'"),
 ])
 def test_bad_grids_are_one_error_naming_the_option(params, grid, says):
     with pytest.raises(RecipeError) as caught:
@@ -115,10 +115,10 @@ def test_grid_and_prune_on_errors_come_before_any_trial(tmp_path):
                        "--output-dir", str(tmp_path))
     assert missing.returncode == 2 and "--grid" in missing.stderr and "does not exist" in missing.stderr
     assert "Traceback" not in missing.stderr and not list(tmp_path.iterdir())
-    too_many = run_odin("sweep", "recipes/quickstart.toml", "--grid", "lora.r=4,8", "--trials", "3",
+    too_many = run_odin("sweep", "recipes/quickstart.toml", "--grid", "finetune.r=4,8", "--trials", "3",
                         "--output-dir", str(tmp_path))
     assert too_many.returncode == 2 and "the grid has 2 combinations" in too_many.stderr
-    no_accuracy = run_odin("sweep", "recipes/quickstart.toml", "--grid", "lora.r=4,8", "--prune-on", "eval_accuracy",
+    no_accuracy = run_odin("sweep", "recipes/quickstart.toml", "--grid", "finetune.r=4,8", "--prune-on", "eval_accuracy",
                            "--output-dir", str(tmp_path))
     assert no_accuracy.returncode == 2 and "training.eval_accuracy_examples" in no_accuracy.stderr
     assert not list(tmp_path.iterdir())
@@ -258,7 +258,7 @@ def test_a_killed_run_resumes_early_stopping_where_it_was(core_plugin, tmp_path)
 
 
 class AccuracyFlow:
-    """Stands in for RunFlow in the sweep loop: reports an accuracy that depends on lora.r, at steps 2, 4, 6."""
+    """Stands in for RunFlow in the sweep loop: reports an accuracy that depends on finetune.r, at steps 2, 4, 6."""
 
     def __init__(self, recipe, *, run_dir, overrides, on_eval, resume=None):
         self.recipe, self.run_dir, self.on_eval = recipe, run_dir, on_eval
@@ -267,7 +267,7 @@ class AccuracyFlow:
         from odin_core.flows.run import RunResult
 
         self.run_dir.path.mkdir(parents=True)
-        accuracy = self.recipe.lora.options.r / 100
+        accuracy = self.recipe.finetune.options.r / 100
         for step in (2, 4, 6):
             self.on_eval(step, {"eval_loss": 1.0, "eval_accuracy": accuracy * step / 6})
         return RunResult(self.run_dir.path, {"training": {"eval_loss": 1.0}, "trained": {
@@ -280,12 +280,12 @@ def test_a_grid_sweep_prunes_on_accuracy_in_the_study_direction(tmp_path, monkey
     from odin_core.flows.sweep import start_sweep
 
     monkeypatch.setattr(odin_core.flows.run, "RunFlow", AccuracyFlow)
-    result = start_sweep("recipes/quickstart.toml", [], grid=["lora.r=32,16,8,4"], trials=None,
+    result = start_sweep("recipes/quickstart.toml", [], grid=["finetune.r=32,16,8,4"], trials=None,
                          metric="trained.accuracy", overrides=["training.eval_steps=2",
                                                                "training.eval_accuracy_examples=8"],
                          output_dir=tmp_path, prune_after=1, prune_on="eval_accuracy", echo=lambda m: None)
     rows = result.summary["trials_table"]
-    assert [r["params"]["lora.r"] for r in rows] == [32, 16, 8, 4]  # the grid, in order, each once
+    assert [r["params"]["finetune.r"] for r in rows] == [32, 16, 8, 4]  # the grid, in order, each once
     # the first is the best (highest accuracy): the later, less accurate ones are pruned at their first report
     assert rows[0]["state"] == "complete" and rows[0]["value"] == pytest.approx(0.32)
     assert all(r["state"] == "pruned" and r["pruned_at_step"] == 2 for r in rows[1:])

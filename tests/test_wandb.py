@@ -8,7 +8,7 @@ import pytest
 from odin_core.events import RunEvents
 from odin_core.recipe import load_recipe
 from odin_core.rundir import RunDir
-from odin_wandb import MASK, redact
+from odin_trackers import MASK, redact
 from training_support import recipe_text, toy_datasets, train_run
 
 FAKE_KEY = "0d1n" + "7e57" * 9  # 40 characters, the shape of a wandb API key

@@ -32,7 +32,7 @@ seed = 11
 [model]
 {model}
 
-[lora]
+[finetune]
 strategy = "{strategy}"
 {lora_options}
 

@@ -87,7 +87,7 @@ def validate(recipe, overrides):
     for key, folder in (("output_dir", loaded.output_dir), ("data.cache_dir", loaded.data.cache_dir)):
         if (problem := writable_folder_problem(folder)) is not None:
             raise RecipeError(f"{problem}; expected a folder that can be created and written", file=recipe, key=key)
-    click.echo(f"{recipe}: ok ({loaded.name}: loader {loaded.model.loader}, strategy {loaded.lora.strategy}, "
+    click.echo(f"{recipe}: ok ({loaded.name}: loader {loaded.model.loader}, strategy {loaded.finetune.strategy}, "
                f"engine {loaded.training.engine}, {len(loaded.data.encodings)} encoding(s), "
                f"{(str(len(loaded.eval)) + ' evaluator(s)') if loaded.eval else 'the default evaluators'})")
 

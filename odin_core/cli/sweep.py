@@ -13,7 +13,7 @@ from odin_core.cli.common import count
 @click.command()
 @click.argument("recipe", required=False, type=click.Path(dir_okay=False, path_type=str))
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUES",
-              help="A recipe key to search (repeatable): a comma list (lora.r=8,16,32) or a distribution "
+              help="A recipe key to search (repeatable): a comma list (finetune.r=8,16,32) or a distribution "
                    "(int:LO:HI, uniform:LO:HI, loguniform:LO:HI).")
 @click.option("--grid", "grid", multiple=True, metavar="KEY=VALUES",
               help="A grid axis (repeatable): a comma list of values or of @FILE tables, e.g. "

@@ -21,7 +21,7 @@ def load_run_model(run_dir, adapter: bool = True, load_in_4bit: bool | None = No
     path = run.path
     recipe = load_recipe(path / RECIPE_FILE)
     run.recipe = recipe
-    strategy = get_component("lora_strategy", recipe.lora.strategy).create(recipe.lora.options)
+    strategy = get_component("lora_strategy", recipe.finetune.strategy).create(recipe.finetune.options)
     settings = LoadSettings(load_in_4bit=strategy.load_in_4bit if load_in_4bit is None else load_in_4bit)
     check_device(recipe, needs_cuda=settings.load_in_4bit)
     loader = get_component("model_loader", recipe.model.loader).create(recipe.model.options)

@@ -160,7 +160,7 @@ def _summary(recipe, trainer, model, target, run_dir, device, seconds, resumed: 
     return {
         "engine": recipe.training.engine,
         "device": device,
-        "strategy": recipe.lora.strategy,
+        "strategy": recipe.finetune.strategy,
         "steps": int(state.global_step),
         "max_steps": int(state.max_steps),
         "epochs": round(float(state.epoch or 0), 4),

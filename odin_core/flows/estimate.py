@@ -70,7 +70,7 @@ def estimate_recipe(path, overrides=(), device: str = "auto", seq_len: int | Non
     ``device``: ``auto`` (a qlora recipe is estimated for CUDA; otherwise this machine's device), ``cpu`` or
     ``cuda``. ``available``: bytes to compare with (default: the device's free memory)."""
     recipe = load_recipe(path, overrides)
-    strategy = get_component("lora_strategy", recipe.lora.strategy).create(recipe.lora.options)
+    strategy = get_component("lora_strategy", recipe.finetune.strategy).create(recipe.finetune.options)
     loader = get_component("model_loader", recipe.model.loader).create(recipe.model.options)
     shape_of = getattr(loader, "shape", None)
     shape = shape_of(recipe.model, recipe) if shape_of else None

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from odin_core import files, processes
 from odin_core.errors import DataError, RecipeError
-from odin_core.recipe import run_form
+from odin_core.recipe import RENAMED_SECTIONS, run_form
 from odin_core.recipe_schema import flat_keys
 from odin_core.layout import ENVIRONMENT_FILE, METRICS_FILE, RECIPE_FILE, RESUMES_LOG
 from odin_core.rundir import is_run_dir
@@ -29,11 +29,16 @@ MAX_LISTED = 12
 
 
 def recorded_recipe(path: Path) -> dict:
-    """The resolved recipe a run directory recorded, as plain data ({} when it cannot be read)."""
+    """The resolved recipe a run directory recorded, as plain data ({} when it cannot be read); sections of an
+    earlier release under today's names (a run recorded with ``[lora]`` resumes under ``[finetune]``)."""
     try:
-        return tomllib.loads((Path(path) / RECIPE_FILE).read_text(encoding="utf-8"))
+        data = tomllib.loads((Path(path) / RECIPE_FILE).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return {}
+    for old, new in RENAMED_SECTIONS.items():
+        if old in data and new not in data:
+            data[new] = data.pop(old)
+    return data
 
 
 def find_resume_dir(recipe, resume: str, output_dir) -> Path:

@@ -110,7 +110,7 @@ class RunFlow:
     def setup_strategy(self) -> None:
         """The strategy's hardware needs are checked before anything is built or loaded."""
         recipe = self.recipe
-        self.strategy = get_component("lora_strategy", recipe.lora.strategy).create(recipe.lora.options)
+        self.strategy = get_component("lora_strategy", recipe.finetune.strategy).create(recipe.finetune.options)
         self.device = check_device(recipe, needs_cuda=getattr(self.strategy, "requires_cuda", False))
 
     def setup_processes(self) -> None:

@@ -82,7 +82,7 @@ def _file_item(value):
 
 
 def parse_param(text: str, option: str = "--param") -> ParamSpec:
-    """``'lora.r=8,16,32'`` or ``'training.learning_rate=loguniform:1e-5:1e-3'`` -> a ``ParamSpec``
+    """``'finetune.r=8,16,32'`` or ``'training.learning_rate=loguniform:1e-5:1e-3'`` -> a ``ParamSpec``
     (``option="--grid"``: comma lists only)."""
     def fail(why: str) -> RecipeError:
         return _error(text, why, option)
@@ -90,7 +90,7 @@ def parse_param(text: str, option: str = "--param") -> ParamSpec:
     key, sep, value = text.partition("=")
     key, value = key.strip(), value.strip()
     if not sep or not key or any(not part for part in key.split(".")):
-        raise fail("expected KEY=VALUES with a dotted recipe key, e.g. lora.r=8,16,32 or "
+        raise fail("expected KEY=VALUES with a dotted recipe key, e.g. finetune.r=8,16,32 or "
                    + ("model=@models/a.toml,@models/b.toml" if option == "--grid"
                       else "training.learning_rate=loguniform:1e-5:1e-3"))
     if not value:
@@ -131,7 +131,7 @@ def parse_params(texts, fixed_overrides=(), grid=()) -> list[ParamSpec]:
     """Every ``--param`` and ``--grid``; a key given twice, or also fixed with ``--set``, is an error naming it,
     and so is a ``--param`` beside a ``--grid`` (a grid sweep runs every combination: all its keys are grids)."""
     if not texts and not grid:
-        raise RecipeError("no --param given: a sweep needs at least one, e.g. --param lora.r=8,16,32 (or a grid: "
+        raise RecipeError("no --param given: a sweep needs at least one, e.g. --param finetune.r=8,16,32 (or a grid: "
                           "--grid model=@models/a.toml,@models/b.toml)")
     if texts and grid:
         raise _error(texts[0], "a grid sweep runs every combination of its --grid values once; give this key as "
@@ -179,7 +179,7 @@ def format_value(value) -> str:
 
 
 def overrides_for(params: dict) -> list[str]:
-    """``{"lora.r": 16}`` -> ``["lora.r=16"]``, ready for ``--set``."""
+    """``{"finetune.r": 16}`` -> ``["finetune.r=16"]``, ready for ``--set``."""
     return [f"{key}={format_value(value)}" for key, value in params.items()]
 
 

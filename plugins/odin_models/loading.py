@@ -100,7 +100,7 @@ def require_cuda_for_4bit(recipe) -> None:
     """4-bit loading needs CUDA: on a CPU, Unsloth would load in 16 bits instead, and a switch is never silent."""
     if training_device(recipe) != "cuda":
         raise RecipeError("4-bit loading (bitsandbytes) needs a CUDA GPU and none is visible; use "
-                          "strategy = \"lora\" on this machine", file=recipe.path, key="lora.strategy")
+                          "strategy = \"lora\" on this machine", file=recipe.path, key="finetune.strategy")
 
 
 def load_pretrained(source: str, recipe, *, load_in_4bit: bool = False, full_finetuning: bool = False,

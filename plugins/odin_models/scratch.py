@@ -86,7 +86,7 @@ def load_scratch(options, model_section, settings, run, train_texts) -> LoadedMo
     recipe = run.recipe
     if settings.load_in_4bit:
         raise ModelError("4-bit loading (qlora) is for pretrained checkpoints; use strategy 'finetune.lora' or 'finetune.full' "
-                         "with the scratch loader", file=recipe.path, key="lora.strategy")
+                         "with the scratch loader", file=recipe.path, key="finetune.strategy")
     if model_section.name:
         base = Path(model_section.name).expanduser()
         if not base.is_absolute() and not base.is_dir():

@@ -22,7 +22,7 @@ GradientCheckpointing = bool | Literal["unsloth"]
 
 
 class AdapterOptions(BaseModel):
-    """Options of the adapter strategies (keys of the recipe's ``[lora]`` table)."""
+    """Options of the adapter strategies (keys of the recipe's ``[finetune]`` table)."""
 
     model_config = ConfigDict(extra="forbid")
     r: int = Field(16, gt=0, description="adapter rank")
@@ -61,7 +61,7 @@ class AdapterStrategy:
         return self.options.gradient_checkpointing
 
     def apply(self, loaded, seed: int):
-        from odin_lora.apply import apply_adapter
+        from odin_finetune.apply import apply_adapter
 
         return apply_adapter(self, loaded, seed)
 
@@ -100,7 +100,7 @@ class FullStrategy:
         return self.options.gradient_checkpointing
 
     def apply(self, loaded, seed: int):
-        from odin_lora.apply import apply_full
+        from odin_finetune.apply import apply_full
 
         return apply_full(self, loaded, seed)
 
@@ -116,7 +116,7 @@ STRATEGIES = {
 
 @odin_core.hookimpl
 def register_engines(register):
-    from odin_lora.engines import ENGINES
+    from odin_finetune.engines import ENGINES
 
     for name, factory in ENGINES.items():
         register(name, factory, description=factory.__doc__.split("\n")[0])

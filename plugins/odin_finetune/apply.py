@@ -10,8 +10,8 @@ def _check_targets(model, targets) -> None:
     present = linear_module_names(model)
     missing = [t for t in targets if t not in present]
     if missing:
-        raise ModelError(f"lora.target_modules {missing} are not linear layers of this model; it has: "
-                         f"{', '.join(sorted(present))}", key="lora.target_modules")
+        raise ModelError(f"finetune.target_modules {missing} are not linear layers of this model; it has: "
+                         f"{', '.join(sorted(present))}", key="finetune.target_modules")
 
 
 def apply_adapter(strategy, loaded, seed: int):
@@ -19,8 +19,8 @@ def apply_adapter(strategy, loaded, seed: int):
     options = strategy.options
     targets = options.target_modules or loaded.target_modules
     if not targets:
-        raise ModelError("no LoRA target modules: the loader gave none; set lora.target_modules",
-                         key="lora.target_modules")
+        raise ModelError("no LoRA target modules: the loader gave none; set finetune.target_modules",
+                         key="finetune.target_modules")
     _check_targets(loaded.model, targets)
     random_state = options.random_state if options.random_state is not None else seed
     common = dict(r=options.r, lora_alpha=options.alpha, lora_dropout=options.dropout, bias=options.bias,
