@@ -40,7 +40,7 @@ def new_cli():
 def new_plugin(name, kinds, output, force):
     """Write a pip-installable plugin package NAME with one component of each kind."""
     from odin_core.files import write_new_files
-    from odin_core.scaffold import plugin_files
+    from odin_core.cli.scaffold import plugin_files
 
     files = plugin_files(name, kinds.split(","))
     folder = output or Path(f"odin-{name.replace('_', '-')}")
@@ -71,7 +71,7 @@ def new_plugin(name, kinds, output, force):
 @click.option("--force", is_flag=True, help="Overwrite --output if it exists.")
 def new_recipe(model_name, loader, strategy, source, encodings, tasks, recipe_name, output, force):
     """Write a recipe with every option of its components commented at its default."""
-    from odin_core.scaffold import recipe_text
+    from odin_core.cli.scaffold import recipe_text
 
     loader = loader or ("models.llama" if model_name else "models.scratch")
     text = recipe_text(recipe_name, loader, model_name, strategy, source,
