@@ -8,8 +8,8 @@ import statistics
 import time
 from pathlib import Path
 
-from odin_core.files import atomic_write_json
-from odin_core.machine import machine_report
+from odin_core.foundation.files import atomic_write_json
+from odin_core.runtime.machine import machine_report
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -47,10 +47,10 @@ def load_rows(size: dict):
 
 def load_model(recipe_path: str, folder: Path, train_texts):
     """The recipe's base model, as a run loads it (the scratch model is built in ``folder``)."""
-    from odin_core.plugins import get_component, get_engine
-    from odin_core.protocols import LoadSettings
+    from odin_core.components.plugins import get_component, get_engine
+    from odin_core.components.protocols import LoadSettings
     from odin_core.recipe import load_recipe
-    from odin_core.rundir import RunDir
+    from odin_core.runtime.rundir import RunDir
 
     recipe = load_recipe(recipe_path, DATA)
     get_engine(recipe.training.engine).prepare(recipe)  # Unsloth patches transformers before the loader imports it
@@ -118,10 +118,10 @@ def generate_rows(loaded, rows, batch_size: int, bf16: bool = False) -> dict:
 
     import torch
 
-    from odin_core.answers import is_correct, parse_answer
-    from odin_core.chat import model_uses_chat, prompt_and_completion
     from odin_core.evaluate.generation import answer_budgets, generate, inference_mode
-    from odin_core.records import decode
+    from odin_core.foundation.records import decode
+    from odin_core.questions.answers import is_correct, parse_answer
+    from odin_core.runtime.chat import model_uses_chat, prompt_and_completion
 
     chat = model_uses_chat(loaded)
     calls: list = []
@@ -152,7 +152,7 @@ def identical(a: list[str], b: list[str]) -> float:
 
 def measure_model(loaded, rows, batch_size: int) -> dict:
     """Batched and one-at-a-time in fp32, then batched under bf16 autocast (where the CPU has bf16)."""
-    from odin_core.machine import cpu_bf16
+    from odin_core.runtime.machine import cpu_bf16
 
     loaded.model.float()
     generate_rows(loaded, rows[:1], 1)  # warm-up: the first call pays one-time costs
@@ -166,7 +166,7 @@ def measure_model(loaded, rows, batch_size: int) -> dict:
         result.update(batched_bf16=bf16, ratio_bf16_over_fp32=bf16["examples_per_second"] / batched["examples_per_second"],
                       bf16_vs_fp32_identical=identical(bf16["answers"], batched["answers"]))
     else:
-        result["bf16_skipped"] = "this CPU has no bf16 instructions (odin_core.machine.cpu_bf16)"
+        result["bf16_skipped"] = "this CPU has no bf16 instructions (odin_core.runtime.machine.cpu_bf16)"
     return result
 
 
@@ -184,7 +184,7 @@ def run(toy: bool, folder: Path) -> dict:
 
 
 def _prompt_tokens(row) -> int:
-    from odin_core.records import decode
+    from odin_core.foundation.records import decode
 
     return int(decode(row["meta"], {}).get("prompt_tokens", 0))
 

@@ -38,7 +38,7 @@ def _rss_mb() -> float:
 def _sampler(samples: list):
     from transformers import TrainerCallback
 
-    from odin_core.device import peak_memory_mb
+    from odin_core.runtime.device import peak_memory_mb
 
     class MemorySampler(TrainerCallback):
         def on_step_end(self, args, state, control, **kwargs):

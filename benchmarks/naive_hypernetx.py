@@ -199,7 +199,7 @@ def naive_question(task: str, graph, rng: random.Random):
 
 def build(graphs, tasks: list[str], encodings: list[str], count: int, seed: int) -> list[dict]:
     """``count`` rows (prompt, completion, task, encoding) over ``graphs``, tasks and encodings in turn."""
-    from odin_core.answers import format_answer
+    from odin_core.questions.answers import format_answer
 
     rows = []
     for i in range(count):

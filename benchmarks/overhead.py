@@ -81,7 +81,7 @@ def odin_once(overrides: list[str], base: Path, work: Path) -> dict:
 
 
 def script_once(recipe, data: Path, base: Path, work: Path, index: int) -> dict:
-    from odin_core.device import default_optimizer, training_device
+    from odin_core.runtime.device import default_optimizer, training_device
 
     t, lora = recipe.training, recipe.finetune.options
     out = work / f"script-{index}"

@@ -15,8 +15,8 @@ import json
 import time
 from pathlib import Path
 
-from odin_core.files import atomic_write_json
-from odin_core.layout import METRICS_LOG
+from odin_core.foundation.files import atomic_write_json
+from odin_core.foundation.layout import METRICS_LOG
 
 
 def steady_tokens_per_second(records: list[dict], skip: int = 1) -> float | None:

@@ -12,8 +12,8 @@ import pytest
 from pydantic import BaseModel
 
 import odin_core
-from odin_core.hypergraph import Hypergraph
-from odin_core.protocols import Question
+from odin_core.components.protocols import Question
+from odin_core.questions.hypergraph import Hypergraph
 from odin_core.recipe import load_recipe
 
 REPO = Path(__file__).resolve().parent.parent

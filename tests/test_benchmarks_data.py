@@ -72,7 +72,7 @@ def test_cli_startup_toy(tmp_path):
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_evaluation_toy(tmp_path):
-    from odin_core.machine import cpu_bf16
+    from odin_core.runtime.machine import cpu_bf16
 
     evaluation.main(["--toy", "--out", str(tmp_path)])
     data = _result(tmp_path, "evaluation")

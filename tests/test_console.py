@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from conftest import REPO, run_odin
-from odin_core import console
+from odin_core.foundation import console
 
 #: the formats of every line Odin itself prints during ``odin run`` (docs/cli.md, "What a run prints")
 ODIN_LINE = re.compile("|".join([
@@ -108,7 +108,7 @@ def test_capture_sends_descriptor_output_to_the_log_and_keeps_odins_lines(tmp_pa
     last state; Odin's lines reach the terminal; output before a log is attached is not lost."""
     script = f"""
 import os, sys
-from odin_core import console
+from odin_core.foundation import console
 console.set_verbosity(sys.argv[1])
 with console.captured():
     os.write(2, b"early C-level line\\n")

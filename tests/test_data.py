@@ -13,13 +13,13 @@ from pydantic import BaseModel
 
 import odin_core
 from odin_core import data
-from odin_core.answers import format_answer, parse_answer
-from odin_core.chat import recipe_uses_chat
 from odin_core.cli import cli
-from odin_core.errors import DataError, RecipeError
-from odin_core.hypergraph import Hypergraph
-from odin_core.plugins import registry
+from odin_core.components.plugins import registry
+from odin_core.foundation.errors import DataError, RecipeError
+from odin_core.questions.answers import format_answer, parse_answer
+from odin_core.questions.hypergraph import Hypergraph
 from odin_core.recipe import expand_tasks
+from odin_core.runtime.chat import recipe_uses_chat
 
 from conftest import REPO, load_data_recipe, run_odin
 

@@ -5,9 +5,9 @@ import re
 
 import pytest
 
+from odin_core.components.plugins import registry
 from odin_core.data import approx_tokens
-from odin_core.hypergraph import Hypergraph
-from odin_core.plugins import registry
+from odin_core.questions.hypergraph import Hypergraph
 from odin_hypernetx.encoders import ENCODERS, header, join_words
 
 # e0 = {v0, v1, v2}, e1 = {v1, v3}, e2 = {v4} (size 1), v5 in no hyperedge

@@ -11,8 +11,9 @@ import time
 import pytest
 
 from conftest import REPO, run_odin
-from odin_core import chat, engine
-from odin_core.protocols import LoadedModel
+from odin_core import engine
+from odin_core.components.protocols import LoadedModel
+from odin_core.runtime import chat
 from training_support import (TEXTS_FOR_TOKENIZER, recipe_text, start_paused, toy_datasets, toy_rows, train_run,
                               train_subprocess, write_recipe)
 
@@ -180,7 +181,7 @@ def test_the_last_step_is_logged_when_logging_steps_exceeds_the_run(core_plugin,
 
 
 def test_on_eval_sees_each_validation_loss_and_can_stop_training(core_plugin, write_recipe, tmp_path):
-    from odin_core.errors import RunStopped
+    from odin_core.foundation.errors import RunStopped
 
     seen = []
 

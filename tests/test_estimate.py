@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import run_odin
-from odin_core.memory import ModelShape, TrainingSetup, advice, estimate
+from odin_core.foundation.memory import ModelShape, TrainingSetup, advice, estimate
 from odin_models.shapes import KNOWN_SHAPES, known_shape, shape_from_config
 
 pytestmark = pytest.mark.timeout(300)
@@ -83,7 +83,7 @@ def test_config_json_shape(tmp_path):
 
 def test_gguf_metadata_shape():
     pytest.importorskip("gguf")
-    from odin_core.machine import weights_package
+    from odin_core.runtime.machine import weights_package
     from odin_models.shapes import shape_from_gguf
 
     files = weights_package().get("gguf")
@@ -201,12 +201,12 @@ def test_peak_memory_is_the_process_own_not_its_parents():
 
     ballast = bytearray(600 * 2**20)  # the parent: 600 MB resident
     ballast[:: 4096] = b"x" * len(ballast[:: 4096])
-    code = ("import resource; from odin_core.device import peak_memory_mb; "
+    code = ("import resource; from odin_core.runtime.device import peak_memory_mb; "
             "print(peak_memory_mb('cpu'), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     own, inherited = float(out[0]), float(out[1])
     assert inherited > 600  # what ru_maxrss says: the parent's 600 MB
-    assert own < 300  # the child itself: an interpreter and odin_core.device
+    assert own < 300  # the child itself: an interpreter and odin_core.runtime.device
     del ballast
 
 
@@ -218,9 +218,9 @@ def test_cpu_precision_follows_the_probe_on_any_host(monkeypatch, forced):
     import torch
 
     from odin_core import cpu_weights_dtype, load_recipe
+    from odin_core.components.plugins import get_component
     from odin_core.flows.estimate import recipe_setup
-    from odin_core.machine import CPU_BF16_VARIABLE, cpu_bf16
-    from odin_core.plugins import get_component
+    from odin_core.runtime.machine import CPU_BF16_VARIABLE, cpu_bf16
     from odin_models.loading import torch_dtype
 
     monkeypatch.setenv(CPU_BF16_VARIABLE, forced)

@@ -12,7 +12,7 @@ import networkx as nx
 import pytest
 
 from odin_core.data import frozen_eval_set, frozen_splits
-from odin_core.shortcut_features import FEATURES_KEY
+from odin_core.questions.shortcut_features import FEATURES_KEY
 
 pytestmark = pytest.mark.timeout(300)
 

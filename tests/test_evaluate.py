@@ -8,9 +8,7 @@ import textwrap
 
 import pytest
 
-from odin_core.answers import format_answer
-from odin_core.errors import DataError, RecipeError
-from odin_core.device import parameter_count
+from odin_core.components.protocols import LoadedModel
 from odin_core.evaluate import (
     EvalContext,
     ModelRunner,
@@ -23,8 +21,10 @@ from odin_core.evaluate import (
     trivial_baselines,
 )
 from odin_core.evaluate.generation import answer_budgets
-from odin_core.protocols import LoadedModel
+from odin_core.foundation.errors import DataError, RecipeError
+from odin_core.questions.answers import format_answer
 from odin_core.recipe import check_evaluator_columns, validate
+from odin_core.runtime.device import parameter_count
 from conftest import MINIMAL_RECIPE
 
 # --- a tiny dataset and model --------------------------------------------------------------
@@ -354,7 +354,7 @@ def test_unsloth_engine_switches_to_inference_and_back(tmp_path):
         torch.set_num_threads(1)
         sys.path.insert(0, {str(__import__('pathlib').Path(__file__).parent)!r})
         from test_evaluate import build_tiny_model, tiny_rows, recipe_for
-        from odin_core.protocols import LoadedModel
+        from odin_core.components.protocols import LoadedModel
         from odin_core.evaluate import evaluate_model
         rows = tiny_rows(10)
         model, tokenizer = build_tiny_model([r["prompt"] + r["completion"] for r in rows] * 5)

@@ -12,8 +12,8 @@ from click.testing import CliRunner
 from odin_core import data
 from odin_core.cli import cli
 from odin_core.data.relabel import WORDS
-from odin_core.errors import DataError, RecipeError
-from odin_core.files import read_jsonl
+from odin_core.foundation.errors import DataError, RecipeError
+from odin_core.foundation.files import read_jsonl
 
 from conftest import REPO, load_data_recipe
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO
-from odin_core.errors import ModelError
-from odin_core.plugins import get_component
+from odin_core.components.plugins import get_component
+from odin_core.foundation.errors import ModelError
 from odin_core.recipe import load_recipe
-from odin_core.rundir import RunDir
+from odin_core.runtime.rundir import RunDir
 from training_support import local_model, recipe_text, toy_datasets, toy_rows, train_run, write_recipe
 
 TESTS = Path(__file__).resolve().parent

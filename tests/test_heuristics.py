@@ -10,8 +10,8 @@ from click.testing import CliRunner
 
 import odin_core
 from odin_core.cli import cli
-from odin_core.heuristics import CHOICE_THRESHOLD, EXACT_THRESHOLD, heuristic_table, table_lines
-from odin_core.protocols import Question
+from odin_core.components.protocols import Question
+from odin_core.questions.heuristics import CHOICE_THRESHOLD, EXACT_THRESHOLD, heuristic_table, table_lines
 from odin_core.report import render_report
 
 pytestmark = pytest.mark.timeout(120)
@@ -25,7 +25,7 @@ def row(task, kind, answer, rules=None, **meta):
 
 
 def wilson(k, n, z=1.959963984540054):
-    """The Wilson score interval, written out here independently of odin_core.stats."""
+    """The Wilson score interval, written out here independently of odin_core.foundation.stats."""
     p = k / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
@@ -83,7 +83,7 @@ def test_answers_compare_as_the_evaluators_do():
 
 
 def _wilson_low(k: int, n: int, z: float = 1.96) -> float:
-    """The Wilson score interval's lower bound, computed here independently of odin_core.stats."""
+    """The Wilson score interval's lower bound, computed here independently of odin_core.foundation.stats."""
     centre = (k + z * z / 2) / (n + z * z)
     return centre - z * ((k * (n - k) / n + z * z / 4) ** 0.5) / (n + z * z)
 
@@ -291,7 +291,7 @@ count = 9
 
 
 def _same(kind, rule, gold):
-    """Rule answer vs gold answer, written out here independently of odin_core.answers."""
+    """Rule answer vs gold answer, written out here independently of odin_core.questions.answers."""
     if kind == "vertex_set":
         return isinstance(rule, list) and set(rule) == set(gold)
     if kind == "label":

@@ -11,11 +11,10 @@ CORE = Path(__file__).resolve().parent.parent / "odin_core"
 
 #: layer of each module or package, bottom (0) to top; a module may import its own layer and below
 LAYERS = {
-    "errors": 0, "hypergraph": 0, "answers": 0, "seeds": 0, "files": 0, "layout": 0, "stats": 0, "markdown": 0,
-    "records": 0, "heuristics": 0, "memory": 0, "console": 0, "shortcut_features": 0, "learned_baseline": 0,
-    "hookspecs": 1, "protocols": 1,
-    "plugins": 2, "recipe_schema": 2, "recipe_toml": 2, "recipe": 2,
-    "rundir": 3, "events": 3, "device": 3, "chat": 3, "machine": 3, "processes": 3,
+    "foundation": 0, "questions": 0,
+    "components": 1,
+    "recipe": 2,
+    "runtime": 3,
     "data": 4, "engine": 4, "evaluate": 4, "report": 4,
     "flows": 5,
     "cli": 6, "__main__": 6,

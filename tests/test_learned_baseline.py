@@ -12,9 +12,9 @@ from collections import Counter
 import networkx as nx
 import pytest
 
-from odin_core.hypergraph import Hypergraph
-from odin_core.learned_baseline import OTHER, answer_label, bound_for, cross_validated_truth, learned_baseline
-from odin_core.shortcut_features import FEATURE_NAMES, FEATURES_KEY, asked_items, row_features
+from odin_core.questions.hypergraph import Hypergraph
+from odin_core.questions.learned_baseline import OTHER, answer_label, bound_for, cross_validated_truth, learned_baseline
+from odin_core.questions.shortcut_features import FEATURE_NAMES, FEATURES_KEY, asked_items, row_features
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -207,7 +207,7 @@ def test_a_run_scores_the_learned_and_shortcut_baselines(built):
     """``trivial_baselines``: ``learned`` answers each row from its features, ``shortcut`` takes per task the
     better of majority and learned on the evaluated rows (never below either)."""
     from odin_core.evaluate import trivial_baselines
-    from odin_core.records import task_accuracy
+    from odin_core.foundation.records import task_accuracy
 
     recipe, dataset, _ = built
     result = trivial_baselines(recipe, dataset)

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, run_odin
-from odin_core.errors import ModelError, RecipeError
-from odin_core.plugins import get_component
+from odin_core.components.plugins import get_component
+from odin_core.foundation.errors import ModelError, RecipeError
 from odin_core.recipe import load_recipe
 from training_support import recipe_text, toy_datasets, train_run
 
@@ -96,7 +96,7 @@ def test_options_target_modules_and_modules_to_save(core_plugin, write_recipe, t
 def test_adapter_initialisation_follows_random_state(core_plugin, write_recipe, tmp_path):
     import torch
 
-    from odin_core.rundir import RunDir
+    from odin_core.runtime.rundir import RunDir
     from training_support import TEXTS_FOR_TOKENIZER
 
     def lora_a(random_state, seed):
@@ -133,7 +133,7 @@ def test_strategy_options_are_validated(core_plugin, write_recipe):
 def test_qlora_without_cuda_is_refused_before_loading(core_plugin, write_recipe, tmp_path):
     import torch
 
-    from odin_core.device import check_device
+    from odin_core.runtime.device import check_device
 
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU: QLoRA can run here")
@@ -143,7 +143,7 @@ def test_qlora_without_cuda_is_refused_before_loading(core_plugin, write_recipe,
     with pytest.raises(RecipeError, match="needs a CUDA GPU"):
         check_device(recipe, needs_cuda=strategy.requires_cuda)
     # the loaders refuse too, for callers that skip the check (never a silent 16-bit load)
-    from odin_core.rundir import RunDir
+    from odin_core.runtime.rundir import RunDir
 
     loader = get_component("model_loader", "models.llama").create(None)
     with pytest.raises(RecipeError, match="needs a CUDA GPU"):

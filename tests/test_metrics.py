@@ -6,8 +6,8 @@ import pickle
 
 import pytest
 
-from odin_core.answers import FORMAT_ERROR, format_answer, is_correct, parse_answer, vertex_ids_only
 from odin_core.evaluate import EvalContext, baseline_answers, best_constant_set, run_evaluators
+from odin_core.questions.answers import FORMAT_ERROR, format_answer, is_correct, parse_answer, vertex_ids_only
 from odin_metrics.evaluators import (
     DiscriminationOptions,
     HyperedgeDiscrimination,

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, run_odin
-from odin_core.errors import ModelError, RecipeError
-from odin_core.plugins import get_component
+from odin_core.components.plugins import get_component
+from odin_core.foundation.errors import ModelError, RecipeError
 from odin_core.recipe import load_recipe
-from odin_core.rundir import RunDir
+from odin_core.runtime.rundir import RunDir
 from training_support import local_model, recipe_text, toy_rows
 
 TEXTS = [row["prompt"] + row["completion"] for row in toy_rows(80, 3, "train")]
@@ -150,8 +150,8 @@ def test_cached_hub_model_loads_without_network(core_plugin, write_recipe, tmp_p
     recipe = write_recipe(recipe_text(model=local_model("llama", "odin-tests/cached-llama")), name="cached.toml")
     script = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
               "from training_support import register_core_test_plugin; register_core_test_plugin()\n"
-              "from odin_core.plugins import get_component\nfrom odin_core.recipe import load_recipe\n"
-              "from odin_core.rundir import RunDir\n"
+              "from odin_core.components.plugins import get_component\nfrom odin_core.recipe import load_recipe\n"
+              "from odin_core.runtime.rundir import RunDir\n"
               f"recipe = load_recipe({str(recipe)!r})\n"
               "strategy = get_component('lora', 'lora').create(recipe.finetune.options)\n"
               f"loaded = get_component('loader', 'llama').create(None).load(recipe.model, strategy, "

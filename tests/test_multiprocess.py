@@ -90,7 +90,7 @@ def test_two_processes_train_like_one_with_the_same_global_batch(runs):
 def test_the_processes_share_the_accuracy_rows_and_all_see_the_whole_score(runs):
     """Each process answers half of the accuracy rows; the gathered answers cover every row once, in the order
     one process uses, and the logged accuracy is the whole file's (early stopping sees it in every process)."""
-    from odin_core.answers import is_correct, parse_answer
+    from odin_core.questions.answers import is_correct, parse_answer
 
     for step in (6, 12):
         files = [run / "training_predictions" / f"predictions-step-{step:06d}.jsonl" for run in (runs["two"], runs["one"])]

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from conftest import MINIMAL_RECIPE
-from odin_core.errors import DataError, OdinError, RecipeError
-from odin_core.files import ADAPTER, EXPORT, MARKER_FILE, atomic_write_dir, marker_kind, write_folder
 from odin_core.flows.export import check_export_target
 from odin_core.flows.run import RunFlow
-from odin_core.layout import ADAPTER_DIR, METRICS_FILE, RESUMES_LOG
+from odin_core.foundation.errors import DataError, OdinError, RecipeError
+from odin_core.foundation.files import ADAPTER, EXPORT, MARKER_FILE, atomic_write_dir, marker_kind, write_folder
+from odin_core.foundation.layout import ADAPTER_DIR, METRICS_FILE, RESUMES_LOG
 from odin_core.recipe import load_recipe
 from test_robustness import QUICKSTART, odin, snapshot, started_run
 
@@ -98,7 +98,7 @@ def test_resuming_a_finished_run_rewrites_nothing(core_plugin, write_recipe, tmp
 @pytest.mark.timeout(60)
 def test_a_finished_run_trains_on_only_when_max_steps_is_raised(core_plugin, write_recipe, tmp_path):
     from odin_core.flows.resume import finished_metrics
-    from odin_core.rundir import RunDir
+    from odin_core.runtime.rundir import RunDir
 
     recipe = write_recipe(MINIMAL_RECIPE + "\n[training]\nmax_steps = 5\n")
     run = RunDir(started_run(recipe, tmp_path / "runs"))
@@ -111,7 +111,7 @@ def test_a_finished_run_trains_on_only_when_max_steps_is_raised(core_plugin, wri
 @pytest.mark.timeout(60)
 def test_resume_of_an_explicit_run_of_another_recipe_is_refused_unless_allowed(core_plugin, write_recipe, tmp_path):
     from odin_core.flows.resume import check_resume, record_changes
-    from odin_core.rundir import RunDir
+    from odin_core.runtime.rundir import RunDir
 
     theirs = write_recipe(MINIMAL_RECIPE.replace('name = "core-test"', 'name = "theirs"'), name="theirs.toml")
     mine = write_recipe(MINIMAL_RECIPE.replace('name = "core-test"', 'name = "mine"'), name="mine.toml")
@@ -151,7 +151,7 @@ def test_a_20000_hyperedge_edge_list_builds_in_seconds(tmp_path):
 
 @pytest.mark.timeout(60)
 def test_a_nesting_trace_on_many_hyperedges_is_not_quadratic():
-    from odin_core.hypergraph import Hypergraph
+    from odin_core.questions.hypergraph import Hypergraph
     from odin_hypernetx.tasks.high_order import has_nested_hyperedge, nesting_trace
 
     edges = tuple((2 * i, 2 * i + 1) for i in range(20_000)) + ((0, 1, 2),)
@@ -163,7 +163,7 @@ def test_a_nesting_trace_on_many_hyperedges_is_not_quadratic():
 
 @pytest.mark.timeout(60)
 def test_a_slow_read_says_it_is_still_reading(capsys):
-    from odin_core import console
+    from odin_core.foundation import console
 
     with console.heartbeat("data: reading the hypergraph sources", every=0.2):
         time.sleep(0.7)
@@ -172,7 +172,7 @@ def test_a_slow_read_says_it_is_still_reading(capsys):
 
 @pytest.mark.timeout(30)
 def test_the_memory_advice_for_a_huge_batch_is_a_bisection():
-    from odin_core.memory import largest_fitting
+    from odin_core.foundation.memory import largest_fitting
 
     calls = []
 
@@ -232,7 +232,7 @@ def test_a_5000_digit_vertex_id_in_a_hif_file_is_one_clear_error(tmp_path):
 
 @pytest.mark.timeout(60)
 def test_odin_new_into_a_read_only_folder_is_one_error_and_leaves_nothing(tmp_path, monkeypatch):
-    import odin_core.files as files
+    import odin_core.foundation.files as files
 
     real = files.atomic_write_text
     written = []
@@ -272,7 +272,7 @@ def test_a_full_disk_while_saving_the_scratch_base_model_is_one_error(tmp_path, 
 @pytest.mark.timeout(120)
 def test_a_lost_peer_process_stops_the_run_with_the_resume_command(core_plugin, write_recipe, tmp_path,
                                                                    monkeypatch):
-    from odin_core import processes
+    from odin_core.runtime import processes
 
     flow = RunFlow(load_recipe(write_recipe()), output_dir=tmp_path / "runs")
     monkeypatch.setattr(processes, "current", lambda: processes.Processes(0, 2, 0))

@@ -10,8 +10,8 @@ from pydantic import BaseModel
 
 import odin_core
 from odin_core.cli import cli
-from odin_core.errors import RecipeError
-from odin_core.plugins import get_component, registry
+from odin_core.components.plugins import get_component, registry
+from odin_core.foundation.errors import RecipeError
 from odin_core.recipe import load_recipe
 from conftest import load_data_recipe, run_odin
 
@@ -362,7 +362,7 @@ def test_plugins_import_only_the_public_surface_and_never_each_other():
 
     plugins = Path(__file__).resolve().parent.parent / "plugins"
     packages = {p.name for p in plugins.iterdir() if (p / "__init__.py").is_file()}
-    allowed = {"odin_core", "odin_core.markdown"}
+    allowed = {"odin_core", "odin_core.foundation.markdown"}
     offenders = []
     for path in plugins.rglob("*.py"):
         own = path.relative_to(plugins).parts[0]

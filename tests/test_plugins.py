@@ -8,7 +8,7 @@ import pytest
 
 import odin_core
 from conftest import run_odin
-from odin_core.plugins import get_component, plugin_infos, registry
+from odin_core.components.plugins import get_component, plugin_infos, registry
 from odin_core.recipe import load_recipe
 
 BUILTIN_PLUGINS = {"hypernetx", "models", "finetune", "metrics", "trackers"}
@@ -110,7 +110,7 @@ def test_register_encoder_from_python_is_used_by_recipes(core_plugin, write_reci
         assert prompts and all("G HAS 3 2" in p for p in prompts)
         assert set(datasets["train"]["encoding"]) == {"notebook.upper"}
     finally:
-        from odin_core import plugins
+        from odin_core.components import plugins
 
         plugins._local["encoder"].clear()
         plugins.invalidate()
@@ -126,12 +126,12 @@ def test_plugin_raising_while_registering_is_broken_not_fatal():
     try:
         comps = registry()
         assert "hypernetx.n_set" in comps["encoder"]  # the others still register
-        from odin_core.plugins import broken_plugins
+        from odin_core.components.plugins import broken_plugins
 
         assert any(b.name == "faulty" and "bad registration" in b.error for b in broken_plugins())
         assert "faulty" not in {p.name for p in plugin_infos()}
     finally:
-        from odin_core import plugins
+        from odin_core.components import plugins
 
         plugins._broken[:] = [b for b in plugins._broken if b.name != "faulty"]
         plugins.invalidate()

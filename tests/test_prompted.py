@@ -4,8 +4,8 @@ import json
 
 import pytest
 
+from odin_core.components.protocols import LoadedModel
 from odin_core.evaluate.prompted import INSTRUCTION, choose_shots, evaluate_prompted, prompted_messages, shot_pool
-from odin_core.protocols import LoadedModel
 from test_evaluate import build_tiny_model, recipe_for, tiny_rows
 
 pytestmark = [pytest.mark.usefixtures("one_torch_thread"), pytest.mark.timeout(300)]

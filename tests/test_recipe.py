@@ -6,9 +6,9 @@ import pytest
 from click.testing import CliRunner
 
 from odin_core.cli import cli
-from odin_core.errors import RecipeError
+from odin_core.foundation.errors import RecipeError
+from odin_core.foundation.files import to_toml
 from odin_core.recipe import apply_overrides, deep_merge, load_recipe, parse_override
-from odin_core.files import to_toml
 
 pytestmark = pytest.mark.usefixtures("core_plugin")
 

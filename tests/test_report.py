@@ -9,11 +9,11 @@ import pytest
 from click.testing import CliRunner
 
 from odin_core.cli import cli
+from odin_core.components.protocols import LoadedModel
 from odin_core.evaluate import evaluate_model, trivial_baselines
-from odin_core.protocols import LoadedModel
-from odin_core.files import read_jsonl
+from odin_core.foundation.files import read_jsonl
 from odin_core.report import compare_runs, render_comparison, worst_failures, write_report
-from odin_core.rundir import RunDir
+from odin_core.runtime.rundir import RunDir
 from test_evaluate import build_tiny_model, fit, recipe_for, tiny_rows
 
 TASKS = {"edge_count", "connection", "shared", "path", "hyperedge_discrimination"}
@@ -304,7 +304,7 @@ def test_odin_run_then_eval_on_a_frozen_set_and_compare(tmp_path):
 
 
 def _exact_mcnemar(b, c):
-    """Two-sided exact McNemar p-value, computed here independently of odin_core.stats."""
+    """Two-sided exact McNemar p-value, computed here independently of odin_core.foundation.stats."""
     from math import comb
 
     n = b + c

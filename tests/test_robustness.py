@@ -17,9 +17,9 @@ from click.testing import CliRunner
 
 from conftest import REPO, run_odin
 from odin_core.cli import cli
-from odin_core.errors import DataError, RecipeError
-from odin_core.files import atomic_write_dir
 from odin_core.flows.run import RunFlow
+from odin_core.foundation.errors import DataError, RecipeError
+from odin_core.foundation.files import atomic_write_dir
 from odin_core.recipe import load_recipe
 
 QUICKSTART = REPO / "recipes" / "quickstart.toml"
@@ -310,7 +310,7 @@ def test_a_full_disk_while_checkpointing_is_one_message_and_keeps_the_previous_c
     import torch
 
     from odin_core.engine import last_checkpoint
-    from odin_core.errors import OdinError
+    from odin_core.foundation.errors import OdinError
     from training_support import recipe_text, toy_datasets, train_run, write_recipe as write
 
     real_save = torch.save
@@ -499,7 +499,7 @@ def test_an_installed_plugin_taking_a_builtin_component_name_is_an_error_in_any_
 @pytest.mark.timeout(60)
 def test_registering_a_taken_plugin_name_from_python_is_an_error():
     import odin_core
-    from odin_core.errors import OdinError
+    from odin_core.foundation.errors import OdinError
 
     with pytest.raises(OdinError, match="a plugin named 'hypernetx' is already registered"):
         odin_core.register_plugin(object(), name="hypernetx")

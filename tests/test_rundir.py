@@ -5,9 +5,9 @@ import os
 
 import pytest
 
+from odin_core.foundation.files import atomic_write_text
 from odin_core.recipe import load_recipe
-from odin_core.files import atomic_write_text
-from odin_core.rundir import RunDir
+from odin_core.runtime.rundir import RunDir
 
 
 def test_atomic_write_leaves_old_file_when_interrupted(tmp_path, monkeypatch):
@@ -46,7 +46,7 @@ def test_jsonl_skips_torn_last_line(tmp_path):
 def test_atomic_writes_give_ordinary_permissions(tmp_path):
     import stat
 
-    from odin_core.files import atomic_write_dir
+    from odin_core.foundation.files import atomic_write_dir
 
     mask = os.umask(0o022)
     try:

@@ -11,7 +11,7 @@ from collections import Counter
 import networkx as nx
 import pytest
 
-from odin_core.hypergraph import Hypergraph
+from odin_core.questions.hypergraph import Hypergraph
 from odin_hypernetx.tasks import TASKS, TaskOptions
 
 from test_tasks import (

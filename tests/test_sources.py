@@ -7,10 +7,10 @@ import types
 
 import pytest
 
-from odin_core.errors import DataError, RecipeError
+from odin_core.foundation.errors import DataError, RecipeError
 from conftest import load_data_recipe
-from odin_core.hypergraph import Hypergraph
-from odin_core.plugins import registry
+from odin_core.components.plugins import registry
+from odin_core.questions.hypergraph import Hypergraph
 from odin_hypernetx import building
 from odin_hypernetx.files import read_benson, read_edge_list, read_hif, write_hif
 
@@ -329,7 +329,7 @@ def test_sample_checks_its_inner_source(write_recipe):
 
 DIGEST_SNIPPET = """
 import hashlib
-from odin_core.plugins import registry
+from odin_core.components.plugins import registry
 
 def produce(name, **options):
     c = registry()["source"][name]

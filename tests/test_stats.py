@@ -1,4 +1,4 @@
-"""odin_core.stats against published values (Newcombe 1998, R) and hand computations."""
+"""odin_core.foundation.stats against published values (Newcombe 1998, R) and hand computations."""
 
 import math
 import random
@@ -7,7 +7,7 @@ from statistics import NormalDist
 
 import pytest
 
-from odin_core.stats import (
+from odin_core.foundation.stats import (
     bootstrap_interval,
     format_interval,
     holm,

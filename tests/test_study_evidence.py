@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from odin_core.stats import wilson_interval
+from odin_core.foundation.stats import wilson_interval
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -76,7 +76,7 @@ def test_readme_figures_come_from_the_predictions(name, rows, logged):
 def test_the_v3_table_in_the_docs_is_the_measurement():
     """docs/data.md's learned-baseline table on hypergraph-eval-v3 is learned_v3.json, and each accuracy, interval
     and flag in the JSON follows from its own counts."""
-    from odin_core.learned_baseline import YES_NO_BOUND
+    from odin_core.questions.learned_baseline import YES_NO_BOUND
 
     root = Path(__file__).resolve().parent.parent
     result = json.loads((root / "studies" / "benchmark_validity" / "learned_v3.json").read_text(encoding="utf-8"))

@@ -41,7 +41,7 @@ def test_a_third_engine_is_a_component_a_plugin_registers(core_plugin, write_rec
     """An engine registered from Python (as a plugin would) loads, wraps, trains and generates a run: nothing in
     the core or the built-in plugins names the engine."""
     import odin_core
-    from odin_core.plugins import invalidate
+    from odin_core.components.plugins import invalidate
     from training_support import recipe_text, toy_datasets, train_run
 
     calls = []
@@ -64,8 +64,8 @@ def test_a_third_engine_is_a_component_a_plugin_registers(core_plugin, write_rec
         summary, loaded, _ = train_run(recipe, tmp_path / "run", toy_datasets(train=32))
         assert summary["engine"] == "test.recording" and summary["steps"] == 2 and loaded.engine == "test.recording"
         assert {"prepare", "load", "add_adapter", "trainer"} <= set(calls), calls
-        from odin_core.errors import RecipeError
         from odin_core.evaluate.generation import inference_mode
+        from odin_core.foundation.errors import RecipeError
         from odin_core.recipe import load_recipe
 
         with inference_mode(loaded):
@@ -75,7 +75,7 @@ def test_a_third_engine_is_a_component_a_plugin_registers(core_plugin, write_rec
             load_recipe(write_recipe(recipe_text(engine="test.recordin"), name="bad.toml"))
         assert caught.value.key == "training.engine" and "did you mean 'test.recording'" in caught.value.message
     finally:
-        from odin_core.plugins import _local
+        from odin_core.components.plugins import _local
 
         _local["engine"][:] = [e for e in _local["engine"] if e[0] != "test.recording"]
         invalidate()

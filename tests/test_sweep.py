@@ -9,7 +9,6 @@ import time
 import pytest
 
 from conftest import REPO, run_odin
-from odin_core.errors import RecipeError
 from odin_core.flows.sweep_spec import (
     default_direction,
     format_value,
@@ -19,6 +18,7 @@ from odin_core.flows.sweep_spec import (
     parse_value,
     resolve_metric,
 )
+from odin_core.foundation.errors import RecipeError
 
 # --- --param specs --------------------------------------------------------------------------------
 

@@ -17,9 +17,9 @@ from itertools import combinations, permutations
 import networkx as nx
 import pytest
 
-from odin_core.answers import ANSWER_KINDS, format_answer, parse_answer
-from odin_core.hypergraph import Hypergraph
-from odin_core.protocols import TASK_FAMILIES, Question, Task
+from odin_core.components.protocols import TASK_FAMILIES, Question, Task
+from odin_core.questions.answers import ANSWER_KINDS, format_answer, parse_answer
+from odin_core.questions.hypergraph import Hypergraph
 from odin_hypernetx.structures import (
     STRUCTURE_LABELS,
     hyper_checked_table,

@@ -84,7 +84,7 @@ def test_token_count_model_counts_with_the_recipes_own_tokenizer(tmp_path):
     from transformers import AutoTokenizer
 
     from odin_core.data.build import build_dataset
-    from odin_core.errors import RecipeError
+    from odin_core.foundation.errors import RecipeError
     from odin_models import ScratchOptions
     from odin_models.scratch import build_base
 

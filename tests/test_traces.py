@@ -12,10 +12,10 @@ import networkx as nx
 import pytest
 
 from odin_core import data
-from odin_core.answers import FORMAT_ERROR, format_answer, gold_value, parse_answer
-from odin_core.errors import RecipeError
 from odin_core.evaluate.rows import answer_prefix, end_of_answer, rationale_of
-from odin_core.hypergraph import Hypergraph
+from odin_core.foundation.errors import RecipeError
+from odin_core.questions.answers import FORMAT_ERROR, format_answer, gold_value, parse_answer
+from odin_core.questions.hypergraph import Hypergraph
 from odin_hypernetx.structures import STRUCTURE_LABELS, random_structure
 from odin_hypernetx.tasks import TASKS
 
@@ -419,7 +419,7 @@ def test_traces_with_a_frozen_test_set_need_a_fixed_answer_budget(tmp_path):
 @pytest.mark.timeout(30)
 def test_a_trace_that_would_break_parsing_is_refused():
     from odin_core.data.examples import checked_rationale
-    from odin_core.errors import DataError
+    from odin_core.foundation.errors import DataError
 
     assert checked_rationale("a\n b  c", "t") == "a b c"
     for bad in ("holds e1]", "list [v0", "so Ans: 3"):
@@ -455,7 +455,7 @@ def test_the_answer_is_read_after_ans_colon_first():
 
 @pytest.mark.timeout(30)
 def test_row_keys_ignore_the_trace_so_runs_with_and_without_pair_up():
-    from odin_core.records import row_key
+    from odin_core.foundation.records import row_key
 
     plain = {"id": "test-000001", "prompt": "Q: ...\nA:", "completion": " Ans: [7]"}
     traced = {**plain, "completion": " Vertices: v0 1, v1 2. Ans: [7]"}

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, run_odin
-from odin_core.errors import RecipeError
 from odin_core.evaluate import stratified_subset
 from odin_core.flows.sweep_spec import format_value, grid_points, parse_params, parse_value
+from odin_core.foundation.errors import RecipeError
 from odin_core.recipe import load_recipe
 from training_support import recipe_text, start_paused, toy_datasets, toy_rows, train_run, train_subprocess, write_recipe
 
@@ -133,7 +133,7 @@ def _records(run_dir: Path) -> list[dict]:
 
 def _rescored(path: Path) -> dict:
     """Accuracy of the rows a predictions file recorded, scored again from the generated text alone."""
-    from odin_core.answers import is_correct, parse_answer
+    from odin_core.questions.answers import is_correct, parse_answer
 
     records = [json.loads(line) for line in path.read_text().splitlines()]
     correct = [is_correct(r["answer_kind"], parse_answer(r["answer_kind"], r["generated"], "ids"), r["answer"])
@@ -153,7 +153,7 @@ def test_accuracy_is_logged_at_each_evaluation_and_matches_the_checkpoint(core_p
     from transformers import AutoModelForCausalLM
 
     from odin_core.evaluate import evaluate_model
-    from odin_core.records import task_accuracy
+    from odin_core.foundation.records import task_accuracy
 
     # full fine-tuning learns the answer format within these steps, so the accuracies are not all zero
     extra = "eval_steps = 10\neval_accuracy_examples = 12"

@@ -5,9 +5,9 @@ import time
 
 import pytest
 
-from odin_core.events import RunEvents
 from odin_core.recipe import load_recipe
-from odin_core.rundir import RunDir
+from odin_core.runtime.events import RunEvents
+from odin_core.runtime.rundir import RunDir
 from odin_trackers import MASK, redact
 from training_support import recipe_text, toy_datasets, train_run
 
@@ -109,7 +109,7 @@ def test_secret_looking_config_values_are_masked():
 
 
 def test_tracker_options_are_validated(core_plugin, write_recipe):
-    from odin_core.errors import RecipeError
+    from odin_core.foundation.errors import RecipeError
 
     with pytest.raises(RecipeError, match="tracking.0.api_key"):
         load_recipe(write_recipe(recipe_text() + TRACKING + 'api_key = "secret"\n'))

@@ -152,7 +152,7 @@ def train_run(recipe_path, run_path, datasets, resume: bool = False, callbacks=(
     Returns (training summary, loaded model, run dir)."""
     from odin_core.flows.run import RunFlow
     from odin_core.recipe import load_recipe
-    from odin_core.rundir import RunDir
+    from odin_core.runtime.rundir import RunDir
 
     recipe = load_recipe(recipe_path)
     flow = RunFlow(recipe, resume=str(run_path) if resume else None, datasets=datasets, callbacks=callbacks,

@@ -11,9 +11,10 @@ import sys
 
 import click
 
-from odin_core import __version__, console
+from odin_core import __version__
 from odin_core.cli import data, evaluate, machine, new, plugins, run, sweep
 from odin_core.cli.common import OdinGroup, quiet_broken_pipe
+from odin_core.foundation import console
 
 
 #: commands whose library output goes to the run's odin.log instead of the terminal (console.captured)
@@ -47,7 +48,7 @@ for _module in (run, sweep, plugins, data, evaluate, machine, new):
 
 def _add_plugin_commands() -> None:
     """Each plugin's ``register_commands``, on its own: a broken one is named and the others still load."""
-    from odin_core.plugins import hook_impls
+    from odin_core.components.plugins import hook_impls
 
     for plugin, function, argnames in hook_impls("register_commands"):
         try:

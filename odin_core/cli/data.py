@@ -8,10 +8,10 @@ from pathlib import Path
 import click
 
 from odin_core.cli.common import count, recipe_argument
+from odin_core.components.plugins import canonical_name
 from odin_core.data import SPLITS, answer_stats, heuristic_stats, learned_stats, load_or_build, write_frozen_eval_set
-from odin_core.heuristics import table_lines
-from odin_core.learned_baseline import table_lines as learned_lines
-from odin_core.plugins import canonical_name
+from odin_core.questions.heuristics import table_lines
+from odin_core.questions.learned_baseline import table_lines as learned_lines
 from odin_core.recipe import load_recipe
 
 

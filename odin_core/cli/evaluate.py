@@ -6,9 +6,9 @@ from pathlib import Path
 
 import click
 
-from odin_core import console
 from odin_core.cli.common import count
-from odin_core.layout import ADAPTER_DIR, LOG_FILE, REPORT_FILE
+from odin_core.foundation import console
+from odin_core.foundation.layout import ADAPTER_DIR, LOG_FILE, REPORT_FILE
 
 
 @click.command("eval")
@@ -26,9 +26,9 @@ from odin_core.layout import ADAPTER_DIR, LOG_FILE, REPORT_FILE
 @click.option("--no-baselines", is_flag=True, help="Skip the trivial baselines.")
 def eval_command(run_dir, data, split, base, label, max_examples, batch_size, no_baselines):
     """Evaluate RUN_DIR's saved model on a dataset; results go into its metrics.json and report.md."""
-    from odin_core.records import task_accuracy
     from odin_core.flows.evaluate_run import evaluate_run
-    from odin_core.stats import format_interval
+    from odin_core.foundation.records import task_accuracy
+    from odin_core.foundation.stats import format_interval
 
     if (Path(run_dir) / LOG_FILE).is_file():
         console.attach_log(Path(run_dir) / LOG_FILE)
@@ -71,7 +71,7 @@ def report_command(run_dir):
 def compare_command(run_dirs, evaluation, fmt, output, plot):
     """Put several runs side by side, smallest model first (model size vs accuracy); each run after the first
     is tested against the first (exact McNemar) when both were evaluated on the same rows."""
-    from odin_core.files import atomic_write_text
+    from odin_core.foundation.files import atomic_write_text
     from odin_core.report import compare_runs, plot_comparison, render_comparison
 
     comparison = compare_runs(run_dirs, evaluation)

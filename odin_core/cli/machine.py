@@ -28,7 +28,7 @@ def env_command(as_json, activate):
             raise click.UsageError("odin is not running in a virtual environment: nothing to activate")
         click.echo(f"source {shlex.quote(str(Path(sys.prefix) / 'bin' / 'activate'))}")
         return
-    from odin_core.machine import machine_report
+    from odin_core.runtime.machine import machine_report
 
     report = machine_report()
     if as_json:
@@ -81,7 +81,7 @@ def estimate_command(recipe, overrides, as_json, device, seq_len, memory_gb):
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
-    from odin_core.markdown import params
+    from odin_core.foundation.markdown import params
 
     shape, setup = result["shape"], result["setup"]
     layers = f"{shape['num_layers']} layer{'' if shape['num_layers'] == 1 else 's'}"

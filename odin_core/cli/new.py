@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from odin_core.errors import DataError
+from odin_core.foundation.errors import DataError
 
 
 def _refuse_existing(path: Path, force: bool) -> None:
@@ -17,7 +17,7 @@ def _refuse_existing(path: Path, force: bool) -> None:
 
 def _refuse_inside_run(path: Path) -> None:
     """``odin new`` never writes into a run directory, whatever --force says."""
-    from odin_core.rundir import owning_run
+    from odin_core.runtime.rundir import owning_run
 
     run = owning_run(path if path.exists() else path.parent)
     if run is not None:
@@ -39,8 +39,8 @@ def new_cli():
 @click.option("--force", is_flag=True, help="Overwrite files in an existing folder.")
 def new_plugin(name, kinds, output, force):
     """Write a pip-installable plugin package NAME with one component of each kind."""
-    from odin_core.files import write_new_files
     from odin_core.cli.scaffold import plugin_files
+    from odin_core.foundation.files import write_new_files
 
     files = plugin_files(name, kinds.split(","))
     folder = output or Path(f"odin-{name.replace('_', '-')}")
@@ -79,7 +79,7 @@ def new_recipe(model_name, loader, strategy, source, encodings, tasks, recipe_na
     if output is None:
         click.echo(text, nl=False)
         return
-    from odin_core.files import write_new_files
+    from odin_core.foundation.files import write_new_files
 
     _refuse_existing(output, force)
     if output.is_dir():

@@ -12,7 +12,7 @@ import click
 @click.option("--hook", default=None, help="Only plugins implementing this hook.")
 def plugins(as_json, hook):
     """List installed plugins, their components and hooks, and broken ones."""
-    from odin_core.plugins import PYTHON_PLUGIN, broken_plugins, plugin_infos, registry
+    from odin_core.components.plugins import PYTHON_PLUGIN, broken_plugins, plugin_infos, registry
 
     reg = registry()
     rows = []

@@ -6,8 +6,8 @@ import json
 
 import click
 
-from odin_core import console
 from odin_core.cli.common import count, recipe_argument
+from odin_core.foundation import console
 
 
 @click.command()
@@ -29,8 +29,8 @@ def run(recipe, overrides, resume, allow_changes, output_dir, seeds, num_process
     """Train and evaluate as RECIPE describes."""
     import sys
 
-    from odin_core import processes
     from odin_core.flows.run import run_recipe
+    from odin_core.runtime import processes
 
     if allow_changes and not resume:
         raise click.UsageError("--allow-changes only applies with --resume")
@@ -59,8 +59,8 @@ def run(recipe, overrides, resume, allow_changes, output_dir, seeds, num_process
 def result_line(metrics: dict) -> str | None:
     """``result: trained 42.4% [36.7, 48.3] on 276 test rows; majority 33.7%, shortcut 61.6%``: what the run
     reached against what a model must beat (shown also with --quiet), or None when nothing was evaluated."""
-    from odin_core.markdown import interval
-    from odin_core.records import task_accuracy
+    from odin_core.foundation.markdown import interval
+    from odin_core.foundation.records import task_accuracy
 
     stage = metrics.get("trained")
     overall = task_accuracy(stage or {}).get("overall") or {}
@@ -78,10 +78,9 @@ def result_line(metrics: dict) -> str | None:
 @recipe_argument
 def validate(recipe, overrides):
     """Check RECIPE (and its plugins' options) without running anything."""
+    from odin_core.foundation.errors import RecipeError
+    from odin_core.foundation.files import writable_folder_problem
     from odin_core.recipe import load_recipe
-
-    from odin_core.errors import RecipeError
-    from odin_core.files import writable_folder_problem
 
     loaded = load_recipe(recipe, overrides)
     for key, folder in (("output_dir", loaded.output_dir), ("data.cache_dir", loaded.data.cache_dir)):

@@ -12,10 +12,10 @@ from __future__ import annotations
 import re
 from importlib import resources
 
-from odin_core.errors import RecipeError
-from odin_core.files import toml_value
-from odin_core.plugins import canonical_name, registry
-from odin_core.recipe_schema import DataSection, GenerationSection, ModelSection, Recipe, TrainingSection
+from odin_core.components.plugins import canonical_name, registry
+from odin_core.foundation.errors import RecipeError
+from odin_core.foundation.files import toml_value
+from odin_core.recipe.schema import DataSection, GenerationSection, ModelSection, Recipe, TrainingSection
 
 PLUGIN_KINDS = ("source", "encoder", "task", "evaluator", "tracker", "model_loader", "lora_strategy")
 DEFAULT_KINDS = ("source", "encoder", "task", "evaluator")

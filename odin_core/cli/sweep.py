@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from odin_core import console
 from odin_core.cli.common import count
+from odin_core.foundation import console
 
 
 @click.command()

@@ -17,7 +17,7 @@ from odin_core.data.relabel import paired_id
 from odin_core.data.splits import assign_splits, collect_hypergraphs, graph_key
 from odin_core.data.stats import answer_stats, heuristic_stats, learned_stats
 from odin_core.data.tokens import approx_tokens, token_bound
-from odin_core.layout import COLUMNS, SPLITS
+from odin_core.foundation.layout import COLUMNS, SPLITS
 
 __all__ = ["BUILDER_VERSION", "build_dataset", "cache_path", "fingerprint", "load_or_build", "CHECKSUM_FILE",
            "FROZEN_DIR", "FROZEN_FILE", "frozen_eval_set", "frozen_graph_keys", "frozen_info", "frozen_splits",

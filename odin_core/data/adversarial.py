@@ -1,7 +1,7 @@
 """Step 4b of a dataset build: questions that cheap features give away are dropped (adversarial filtering).
 
 Each split is generated ``data.adversarial_pool`` times larger than asked. Per task,
-the rows' features (``odin_core.shortcut_features``) and answers go through
+the rows' features (``odin_core.questions.shortcut_features``) and answers go through
 AFLite-style rounds: a small boosted-trees model scores every row out of fold
 (the probability it gives the row's own answer), and the rows it finds most
 predictable are dropped, a slice at a time, until the task has the rows it was
@@ -17,8 +17,8 @@ import math
 import random
 from collections import Counter, defaultdict
 
-from odin_core.learned_baseline import answer_label, cross_validated_truth, features_of
-from odin_core.seeds import derive_seed
+from odin_core.foundation.seeds import derive_seed
+from odin_core.questions.learned_baseline import answer_label, cross_validated_truth, features_of
 
 #: share of a task's pool dropped per round at most (AFLite removes a slice, then fits again)
 SLICE = 0.25

@@ -12,17 +12,17 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from odin_core import console
-from odin_core.chat import recipe_uses_chat
+from odin_core.components.plugins import get_component
 from odin_core.data.adversarial import filter_split, shuffle_split
 from odin_core.data.examples import Generator, Plan, drop_summary, generate, to_dataset
 from odin_core.data.frozen import frozen_eval_set, frozen_graph_keys, frozen_with_columns
 from odin_core.data.relabel import random_ids
 from odin_core.data.splits import assign_splits, collect_hypergraphs
-from odin_core.errors import DataError, RecipeError
-from odin_core.layout import SPLITS
-from odin_core.plugins import get_component
+from odin_core.foundation import console
+from odin_core.foundation.errors import DataError, RecipeError
+from odin_core.foundation.layout import SPLITS
 from odin_core.recipe import expand_tasks
+from odin_core.runtime.chat import recipe_uses_chat
 
 #: bump when the same recipe would build different examples
 BUILDER_VERSION = "3"

@@ -11,14 +11,14 @@ import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
-from odin_core.chat import recipe_uses_chat
+from odin_core.components.plugins import registry
 from odin_core.data.build import BUILDER_VERSION, build_dataset
 from odin_core.data.frozen import CHECKSUM_FILE, frozen_dir
 from odin_core.data.splits import source_instances
-from odin_core.errors import DataError, RecipeError
-from odin_core.files import DATASET, atomic_write_dir, file_digest
-from odin_core.plugins import registry
+from odin_core.foundation.errors import DataError, RecipeError
+from odin_core.foundation.files import DATASET, atomic_write_dir, file_digest
 from odin_core.recipe import expand_tasks
+from odin_core.runtime.chat import recipe_uses_chat
 
 _CORE = Path(__file__).resolve().parent.parent
 #: the core code a build's bytes depend on: this package and the value types it uses

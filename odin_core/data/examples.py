@@ -12,14 +12,14 @@ import random
 import time
 from collections import Counter
 
-from odin_core import console
-from odin_core.answers import format_answer
-from odin_core.chat import messages_for
 from odin_core.data.tokens import prompt_counter
-from odin_core.errors import DataError
-from odin_core.layout import COLUMNS, SPLITS
-from odin_core.seeds import derive_seed
-from odin_core.shortcut_features import FEATURES_KEY, row_features, source_family
+from odin_core.foundation import console
+from odin_core.foundation.errors import DataError
+from odin_core.foundation.layout import COLUMNS, SPLITS
+from odin_core.foundation.seeds import derive_seed
+from odin_core.questions.answers import format_answer
+from odin_core.questions.shortcut_features import FEATURES_KEY, row_features, source_family
+from odin_core.runtime.chat import messages_for
 
 #: tries (each on a freshly drawn hypergraph) before an example counts as "no question"
 MAX_TRIES = 40

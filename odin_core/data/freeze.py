@@ -11,9 +11,9 @@ from pathlib import Path
 from odin_core.data.build import BUILDER_VERSION, build_dataset
 from odin_core.data.frozen import CHECKSUM_FILE, FROZEN_DIR, FROZEN_FILE, INFO_FILE
 from odin_core.data.relabel import pair_rows, rename_vertices
-from odin_core.errors import RecipeError
-from odin_core.files import atomic_write_bytes, atomic_write_text
-from odin_core.layout import COLUMNS
+from odin_core.foundation.errors import RecipeError
+from odin_core.foundation.files import atomic_write_bytes, atomic_write_text
+from odin_core.foundation.layout import COLUMNS
 
 
 def prompt_token_summary(metas) -> dict:

@@ -7,11 +7,11 @@ import hashlib
 import json
 from pathlib import Path
 
-from odin_core.chat import messages_for
+from odin_core.components.plugins import canonical_name
 from odin_core.data.examples import features, to_dataset
-from odin_core.errors import DataError
-from odin_core.layout import COLUMNS
-from odin_core.plugins import canonical_name
+from odin_core.foundation.errors import DataError
+from odin_core.foundation.layout import COLUMNS
+from odin_core.runtime.chat import messages_for
 
 #: where frozen evaluation sets live (``data/<name>/``)
 FROZEN_DIR = Path(__file__).resolve().parent.parent.parent / "data"

@@ -4,9 +4,9 @@
 from __future__ import annotations
 
 from odin_core.data.frozen import frozen_eval_set, frozen_info, frozen_splits
-from odin_core.errors import RecipeError
+from odin_core.foundation.errors import RecipeError
 from odin_core.recipe import expand_tasks
-from odin_core.recipe_schema import RESERVED_SPLITS
+from odin_core.recipe.schema import RESERVED_SPLITS
 
 #: the split computed at evaluation time: frozen test rows whose encoding the run did not train on
 UNSEEN_ENCODINGS = RESERVED_SPLITS[-1]

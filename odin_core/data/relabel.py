@@ -14,9 +14,9 @@ import json
 import random
 import re
 
-from odin_core.errors import DataError
-from odin_core.hypergraph import Hypergraph
-from odin_core.seeds import derive_seed
+from odin_core.foundation.errors import DataError
+from odin_core.foundation.seeds import derive_seed
+from odin_core.questions.hypergraph import Hypergraph
 
 #: distinct single words (no commas or brackets, none used elsewhere in a prompt) for ``vertex_names = "words"``
 WORDS = tuple("""

@@ -6,10 +6,10 @@ import hashlib
 import random
 from collections import Counter, defaultdict
 
-from odin_core.errors import DataError
-from odin_core.layout import SPLITS
-from odin_core.plugins import get_component
-from odin_core.seeds import derive_seed
+from odin_core.components.plugins import get_component
+from odin_core.foundation.errors import DataError
+from odin_core.foundation.layout import SPLITS
+from odin_core.foundation.seeds import derive_seed
 
 
 def source_instances(recipe):

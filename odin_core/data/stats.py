@@ -5,15 +5,15 @@ from __future__ import annotations
 import json
 from collections import Counter, defaultdict
 
-from odin_core.heuristics import heuristic_table
-from odin_core.stats import minimum_detectable_difference
+from odin_core.foundation.stats import minimum_detectable_difference
+from odin_core.questions.heuristics import heuristic_table
 
 _HEURISTIC_COLUMNS = ("task", "answer_kind", "answer", "meta")
 
 
 def answer_stats(rows) -> dict:
     """Counts and answer distributions per split and task (yes rate, most frequent answer, value histograms), and the
-    smallest accuracy difference each can detect (``odin_core.stats.minimum_detectable_difference``)."""
+    smallest accuracy difference each can detect (``odin_core.foundation.stats.minimum_detectable_difference``)."""
     stats: dict = {}
     for split, dataset in rows.items():
         per_task: dict = {}
@@ -50,7 +50,7 @@ def answer_stats(rows) -> dict:
 
 
 def heuristic_stats(rows) -> dict:
-    """``odin_core.heuristics.heuristic_table`` of every split (``{split: Dataset}``, as ``answer_stats``):
+    """``odin_core.questions.heuristics.heuristic_table`` of every split (``{split: Dataset}``, as ``answer_stats``):
     how well the shallow rules the rows record in their meta answer them."""
     tables = {}
     for split, dataset in rows.items():
@@ -61,10 +61,10 @@ def heuristic_stats(rows) -> dict:
 
 
 def learned_stats(rows) -> dict:
-    """``odin_core.learned_baseline.learned_baseline`` fitted on the training split and scored on each other
+    """``odin_core.questions.learned_baseline.learned_baseline`` fitted on the training split and scored on each other
     split that has rows (``{split: Dataset}``, as ``answer_stats``); {} without training rows. Per-row predictions
     are left out."""
-    from odin_core.learned_baseline import fit_tasks, learned_baseline
+    from odin_core.questions.learned_baseline import fit_tasks, learned_baseline
 
     def records(dataset):
         present = [c for c in ("id", *_HEURISTIC_COLUMNS) if c in dataset.column_names]

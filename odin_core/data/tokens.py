@@ -73,8 +73,8 @@ def prompt_counter(recipe) -> Callable[[str], int]:
 def model_tokenizer(recipe):
     """The tokenizer of the recipe's model through its loader's optional ``tokenizer(model_section, recipe)``, or
     one RecipeError naming ``data.token_count``."""
-    from odin_core.errors import RecipeError
-    from odin_core.plugins import get_component
+    from odin_core.components.plugins import get_component
+    from odin_core.foundation.errors import RecipeError
 
     if recipe.model is None:
         raise RecipeError("'model' counts with the recipe's model's tokenizer, and this recipe has no [model]; use "

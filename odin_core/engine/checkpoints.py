@@ -6,8 +6,8 @@ import json
 import re
 from pathlib import Path
 
-from odin_core.files import atomic_write_json, file_digest, write_jsonl
-from odin_core.layout import METRICS_LOG, TRAINER_STATE
+from odin_core.foundation.files import atomic_write_json, file_digest, write_jsonl
+from odin_core.foundation.layout import METRICS_LOG, TRAINER_STATE
 
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 #: written into each checkpoint once it is complete: the digest of every file in it
@@ -28,12 +28,12 @@ def checkpoint_step(path: Path) -> int:
     return int(_CHECKPOINT.match(path.name).group(1))
 
 
-def prune_metrics(run_dir, step: int) -> int:
-    """Drop metrics.jsonl records after ``step`` (logged after the checkpoint a resume starts from)."""
-    records = run_dir.read_jsonl(METRICS_LOG)
+def prune_metrics(run_dir, step: int, log: str = METRICS_LOG) -> int:
+    """Drop ``log``'s records after ``step`` (logged after the checkpoint a resume starts from)."""
+    records = run_dir.read_jsonl(log)
     kept = [r for r in records if not isinstance(r.get("step"), int) or r["step"] <= step]
     if len(kept) != len(records):
-        write_jsonl(run_dir.file(METRICS_LOG), kept)
+        write_jsonl(run_dir.file(log), kept)
     return len(records) - len(kept)
 
 
@@ -86,7 +86,7 @@ def sync_saves_callback():
     each one's files (its RNG state) are written before the main process records the checkpoint's digests."""
     from transformers import TrainerCallback
 
-    from odin_core.processes import barrier
+    from odin_core.runtime.processes import barrier
 
     class SyncSaves(TrainerCallback):
         def on_save(self, args, state, control, **kwargs):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 
-from odin_core.errors import DataError
+from odin_core.foundation.errors import DataError
 
 GGUF_DTYPES = ("f16", "bf16", "q8_0")
 ARCHITECTURES = ("llama", "mistral")  # llama.cpp writes Mistral 7B as "llama" too

@@ -8,8 +8,8 @@ import signal
 import threading
 from contextlib import contextmanager
 
-from odin_core import console
-from odin_core.errors import OdinError
+from odin_core.foundation import console
+from odin_core.foundation.errors import OdinError
 
 
 class TrainingInterrupted(KeyboardInterrupt):

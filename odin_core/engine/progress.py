@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from odin_core import console
-from odin_core.device import peak_memory_mb
 from odin_core.engine.checkpoints import write_manifest
+from odin_core.foundation import console
+from odin_core.runtime.device import peak_memory_mb
 
 
 def fmt_duration(seconds: float) -> str:
@@ -110,7 +110,7 @@ DIVERGENCE_KEYS = "training.learning_rate, training.warmup_ratio, training.max_g
 
 
 def _diverged(recipe, step: int, what: str):
-    from odin_core.errors import RecipeError
+    from odin_core.foundation.errors import RecipeError
 
     return RecipeError(f"training diverged at step {step}: {what}; stopped without saving a checkpoint or adapter "
                        f"from it. Likely keys: {DIVERGENCE_KEYS} (learning_rate is "

@@ -1,8 +1,8 @@
-"""Training splits as token ids and labels, through the shared rendering in ``odin_core.chat``."""
+"""Training splits as token ids and labels, through the shared rendering in ``odin_core.runtime.chat``."""
 
 from __future__ import annotations
 
-from odin_core.chat import model_uses_chat, tokenize_batch
+from odin_core.runtime.chat import model_uses_chat, tokenize_batch
 
 
 def uses_chat(loaded, split) -> bool:

@@ -1,6 +1,6 @@
 """Supervised fine-tuning on completions, in named steps: tokenize, build the trainer, resume, train, save.
 
-Both engines train on the same token sequences (``odin_core.chat.tokenize_batch``:
+Both engines train on the same token sequences (``odin_core.runtime.chat.tokenize_batch``:
 the prompt's tokens are masked out of the labels, so the loss is on completions
 only). Checkpoints go to ``<run_dir>/checkpoints`` every ``save_steps``; ``resume``
 continues from the last complete one through ``Trainer``'s own resume (model,
@@ -15,9 +15,7 @@ import json
 import time
 from dataclasses import dataclass
 
-from odin_core import console, processes
-from odin_core.chat import pad_token_id
-from odin_core.device import parameter_count, peak_memory_mb, trainable_parameter_count, training_device
+from odin_core.components.plugins import get_engine
 from odin_core.engine.checkpoints import checkpoint_step, prune_metrics, sync_saves_callback, usable_checkpoint
 from odin_core.engine.interrupts import TrainingInterrupted, stop_on_signals, write_failures
 from odin_core.engine.progress import (check_finite_model, fmt_duration, guard_callback, last_step_callback,
@@ -27,10 +25,13 @@ from odin_core.engine.tokenize import tokenize_split
 from odin_core.engine.trainers import PAD_TO_MULTIPLE_OF, training_arguments
 from odin_core.engine.validation import (add_eval_metrics, best_model_arguments, best_summary,
                                          early_stopping_callback, eval_schedule_callback)
-from odin_core.errors import ModelError, RecipeError
-from odin_core.files import ADAPTER, atomic_write_dir
-from odin_core.layout import ADAPTER_DIR, CHECKPOINT_DIR, FULL_MODEL_DIR, TRAINER_STATE
-from odin_core.plugins import get_engine
+from odin_core.foundation import console
+from odin_core.foundation.errors import ModelError, RecipeError
+from odin_core.foundation.files import ADAPTER, atomic_write_dir
+from odin_core.foundation.layout import ADAPTER_DIR, CHECKPOINT_DIR, FULL_MODEL_DIR, TRAINER_STATE
+from odin_core.runtime import processes
+from odin_core.runtime.chat import pad_token_id
+from odin_core.runtime.device import parameter_count, peak_memory_mb, trainable_parameter_count, training_device
 
 
 @dataclass

@@ -3,9 +3,9 @@ components, ``odin_core.Engine``; the built-in ``unsloth`` and ``transformers`` 
 
 from __future__ import annotations
 
-from odin_core.device import default_optimizer, precision
-from odin_core.layout import CHECKPOINT_DIR
-from odin_core.processes import TIMEOUT
+from odin_core.foundation.layout import CHECKPOINT_DIR
+from odin_core.runtime.device import default_optimizer, precision
+from odin_core.runtime.processes import TIMEOUT
 
 #: batches are padded to a multiple of this many tokens: a handful of shapes instead of one per batch length.
 #: With one shape per length, the Unsloth engine's resident memory on a CPU grew with every new shape and never
@@ -33,7 +33,7 @@ def training_arguments(recipe, run_dir, device: str, has_eval: bool) -> dict:
         seed=recipe.training_seed, data_seed=recipe.training_seed, report_to="none", disable_tqdm=True,
         include_num_input_tokens_seen="non_padding", use_cpu=device == "cpu", dataloader_num_workers=0,
         gradient_checkpointing=False,  # the strategy set it up on the model
-        ddp_timeout=int(TIMEOUT.total_seconds()),  # several processes: see odin_core.processes
+        ddp_timeout=int(TIMEOUT.total_seconds()),  # several processes: see odin_core.runtime.processes
         **precision(device),
     )
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 import json
 from collections import Counter, defaultdict
 
-from odin_core.answers import format_answer, is_correct
-from odin_core.errors import DataError
 from odin_core.evaluate.context import EvalContext
 from odin_core.evaluate.rows import answer_prefix, rationale_of, rows_of, select_examples
 from odin_core.evaluate.stage import jsonable, prediction_records, run_evaluators, write_predictions
-from odin_core.records import SCHEMA_VERSION, decode
+from odin_core.foundation.errors import DataError
+from odin_core.foundation.records import SCHEMA_VERSION, decode
+from odin_core.questions.answers import format_answer, is_correct
 from odin_core.recipe import create_evaluators
 
 
@@ -129,7 +129,7 @@ def learned_answers(train: list[dict], examples: list[dict]) -> tuple[dict, list
     """(the learned shortcut baseline's table without per-row predictions, each example's (kind, value) or None).
 
     ``None`` for rows whose task has no features or whose predicted class is a merged rare answer."""
-    from odin_core.learned_baseline import OTHER, learned_baseline
+    from odin_core.questions.learned_baseline import OTHER, learned_baseline
 
     keyed = [dict(row, id=f"row-{i}") for i, row in enumerate(examples)]  # ids may repeat across splits
     table = learned_baseline(train, keyed)
@@ -165,7 +165,7 @@ def trivial_baselines(recipe, datasets, *, eval_split=None, split_name: str | No
     """Baselines with no model, chosen on the training split and scored on the evaluation split.
 
     Returns {baseline name: stage record}: ``majority`` (every task), ``constant_set`` (vertex-set tasks),
-    ``learned`` (the learned shortcut baseline, ``odin_core.learned_baseline``, where rows carry features) and
+    ``learned`` (the learned shortcut baseline, ``odin_core.questions.learned_baseline``, where rows carry features) and
     ``shortcut``: per task the better of majority and learned on these rows, the baseline a trained model must
     beat. The evaluation examples are the same ones ``evaluate_model`` uses for the same recipe. With
     ``run_dir``, each baseline's per-row outcomes go to ``predictions-baseline-<name>.jsonl``.

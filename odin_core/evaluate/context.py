@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 
-from odin_core.answers import is_correct, parse_answer, vertex_ids_only
 from odin_core.evaluate.generation import ModelRunner
 from odin_core.evaluate.rows import select_examples
-from odin_core.records import decode
+from odin_core.foundation.records import decode
+from odin_core.questions.answers import grade
 
 #: validation examples the loss is computed on, at most
 DEFAULT_LOSS_EXAMPLES = 500
@@ -67,22 +67,21 @@ class EvalContext:
 
     @property
     def predictions(self) -> list:
-        """Parsed answers (``odin_core.answers.parse_answer``): FORMAT_ERROR where unreadable."""
-        if self._predictions is None:
-            # with v0, v1, ... names only, any other word in a set answer is a format error
-            sets = [gold for row, gold in zip(self.examples, self.gold) if row["answer_kind"] == "vertex_set"]
-            names = "ids" if vertex_ids_only(sets) else None
-            self._predictions = [parse_answer(row["answer_kind"], text, names)
-                                 for row, text in zip(self.examples, self.generations)]
+        """Parsed answers (``odin_core.questions.answers.parse_answer``): FORMAT_ERROR where unreadable."""
+        self._grade()
         return self._predictions
 
     @property
     def correct(self) -> list[bool]:
         """Exact match of each prediction with the gold answer."""
-        if self._correct is None:
-            self._correct = [is_correct(row["answer_kind"], pred, gold)
-                             for row, pred, gold in zip(self.examples, self.predictions, self.gold)]
+        self._grade()
         return self._correct
+
+    def _grade(self) -> None:
+        """Parse and score the generations once (``odin_core.answers.grade``)."""
+        if self._predictions is None:
+            self._predictions, self._correct = grade([row["answer_kind"] for row in self.examples],
+                                                     self.generations, self.gold)
 
     def choice_scores(self) -> list[float | None]:
         """Per example: log P(Yes) - log P(No) of the canonical answers for yes/no rows, None for others."""

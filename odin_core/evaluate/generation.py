@@ -1,6 +1,6 @@
 """Running a model for evaluation: batched greedy generation, completion log-probabilities, the loss.
 
-Prompts are made by ``odin_core.chat`` exactly as training makes them.
+Prompts are made by ``odin_core.runtime.chat`` exactly as training makes them.
 """
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ import math
 from collections import defaultdict
 from contextlib import contextmanager
 
-from odin_core import console
-from odin_core.answers import format_answer
-from odin_core.chat import common_prefix, encode, model_uses_chat, pad_token_id, prompt_and_completion
-from odin_core.device import device_of
 from odin_core.evaluate.rows import answer_prefix, end_of_answer, rationale_of
+from odin_core.foundation import console
+from odin_core.questions.answers import format_answer
+from odin_core.runtime.chat import common_prefix, encode, model_uses_chat, pad_token_id, prompt_and_completion
+from odin_core.runtime.device import device_of
 
 
 @contextmanager
@@ -27,7 +27,7 @@ def inference_mode(loaded):
     """
     import torch
 
-    from odin_core.plugins import get_engine
+    from odin_core.components.plugins import get_engine
 
     with get_engine(loaded.engine).generating(loaded.model), torch.no_grad():
         yield

@@ -7,14 +7,14 @@ import random
 from collections import defaultdict
 from pathlib import Path
 
-from odin_core import processes
+from odin_core.components.plugins import get_component
 from odin_core.evaluate.context import EvalContext
 from odin_core.evaluate.generation import ModelRunner
 from odin_core.evaluate.rows import check_columns, rows_of
 from odin_core.evaluate.stage import prediction_records, run_evaluators, write_predictions
-from odin_core.layout import TRAINING_PREDICTIONS_DIR
-from odin_core.plugins import get_component
-from odin_core.records import ACCURACY_EVALUATOR
+from odin_core.foundation.layout import TRAINING_PREDICTIONS_DIR
+from odin_core.foundation.records import ACCURACY_EVALUATOR
+from odin_core.runtime import processes
 
 
 def stratified_subset(split, size: int, seed: int) -> list[dict]:

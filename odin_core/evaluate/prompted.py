@@ -14,10 +14,10 @@ import json
 import random
 from collections import defaultdict
 
-from odin_core.chat import encode, model_uses_chat, render
 from odin_core.evaluate.rows import rows_of, select_examples
 from odin_core.evaluate.stage import evaluate_model
-from odin_core.seeds import derive_seed
+from odin_core.foundation.seeds import derive_seed
+from odin_core.runtime.chat import encode, model_uses_chat, render
 
 #: put before the first question of a prompted conversation
 INSTRUCTION = ("You are given a hypergraph and a question about it. Answer the question about this hypergraph. "

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import random
 
-from odin_core.answers import answer_marker
-from odin_core.errors import DataError
+from odin_core.foundation.errors import DataError
+from odin_core.questions.answers import answer_marker
 
 
 def rows_of(split) -> list[dict]:

@@ -1,23 +1,23 @@
 """Evaluating one model on one split: every evaluator on one context, the stage record
-(``odin_core.records``), the predictions file."""
+(``odin_core.foundation.records``), the predictions file."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
-from odin_core import console
-from odin_core.answers import FORMAT_ERROR
-from odin_core.chat import model_uses_chat
-from odin_core.device import parameter_count
-from odin_core.errors import DataError
 from odin_core.evaluate.context import EvalContext
 from odin_core.evaluate.generation import ModelRunner
 from odin_core.evaluate.rows import check_columns, rows_of, select_examples
-from odin_core.files import write_jsonl
-from odin_core.layout import predictions_file
+from odin_core.foundation import console
+from odin_core.foundation.errors import DataError
+from odin_core.foundation.files import write_jsonl
+from odin_core.foundation.layout import predictions_file
+from odin_core.foundation.records import SCHEMA_VERSION, row_key, task_accuracy
+from odin_core.questions.answers import FORMAT_ERROR
 from odin_core.recipe import create_evaluators
-from odin_core.records import SCHEMA_VERSION, row_key, task_accuracy
+from odin_core.runtime.chat import model_uses_chat
+from odin_core.runtime.device import parameter_count
 
 def run_evaluators(evaluators, context: EvalContext) -> dict:
     """Each evaluator's metrics, by name."""

@@ -2,19 +2,19 @@
 
 The model loader describes the model's shape (``shape(model_section, recipe)``: a config.json, GGUF
 metadata, its options, a table of known models); the strategy and ``[training]`` decide precision,
-trainable parameters, optimizer, checkpointing, batch and sequence length; ``odin_core.memory`` does the
-arithmetic, and ``odin_core.machine`` says how much the device has free.
+trainable parameters, optimizer, checkpointing, batch and sequence length; ``odin_core.foundation.memory`` does the
+arithmetic, and ``odin_core.runtime.machine`` says how much the device has free.
 """
 
 from __future__ import annotations
 
-from odin_core.errors import ModelError
-from odin_core.device import cpu_weights_dtype
-from odin_core.machine import available_memory
-from odin_core.memory import GB, TrainingSetup, advice, estimate
-from odin_core.plugins import get_component, get_engine
+from odin_core.components.plugins import get_component, get_engine
+from odin_core.foundation.errors import ModelError
+from odin_core.foundation.memory import GB, TrainingSetup, advice, estimate
 from odin_core.recipe import load_recipe
-from odin_core.recipe_schema import ANSWER_ROOM
+from odin_core.recipe.schema import ANSWER_ROOM
+from odin_core.runtime.device import cpu_weights_dtype
+from odin_core.runtime.machine import available_memory
 
 
 def machine_device() -> str:

@@ -6,11 +6,11 @@ from pathlib import Path
 
 from odin_core import data as odin_data
 from odin_core import engine, evaluate, report
-from odin_core.errors import DataError
 from odin_core.flows.heuristics import split_heuristics
-from odin_core.layout import METRICS_FILE, RECIPE_FILE
+from odin_core.foundation.errors import DataError
+from odin_core.foundation.layout import METRICS_FILE, RECIPE_FILE
 from odin_core.recipe import load_recipe
-from odin_core.rundir import RunDir
+from odin_core.runtime.rundir import RunDir
 
 
 def _dataset_label(text: str) -> str:

@@ -8,10 +8,10 @@ import tempfile
 from pathlib import Path
 
 from odin_core.engine import load_run_model
-from odin_core.errors import DataError
-from odin_core.files import EXPORT, marker_kind, storage_error, write_folder
-from odin_core.layout import GGUF_DIR, MERGED_DIR
-from odin_core.rundir import RunDir, owning_run
+from odin_core.foundation.errors import DataError
+from odin_core.foundation.files import EXPORT, marker_kind, storage_error, write_folder
+from odin_core.foundation.layout import GGUF_DIR, MERGED_DIR
+from odin_core.runtime.rundir import RunDir, owning_run
 
 #: the folders inside a run that ``odin export`` writes by default, and the only ones inside any run it writes
 EXPORT_DIRS = (MERGED_DIR, GGUF_DIR)

@@ -2,7 +2,7 @@
 
 Each record is a stage record (``odin_core.evaluate.evaluate_model``) plus ``extra_split``
 (its name), ``frozen_set``, ``prompt_tokens`` (min/median/mean/max of its prompts), ``heuristics``
-(the shallow rules' table of its evaluated rows, ``odin_core.heuristics``) and,
+(the shallow rules' table of its evaluated rows, ``odin_core.questions.heuristics``) and,
 for a split whose rows pair with the test split's (relabelled vertices),
 ``consistency``: the paired outcomes of each row and its original.
 """
@@ -13,11 +13,11 @@ from pathlib import Path
 
 from odin_core import data as odin_data
 from odin_core import evaluate
-from odin_core.errors import DataError
-from odin_core.files import read_jsonl
 from odin_core.flows.heuristics import split_heuristics
-from odin_core.layout import predictions_file
-from odin_core.stats import paired_outcomes, wilson_interval
+from odin_core.foundation.errors import DataError
+from odin_core.foundation.files import read_jsonl
+from odin_core.foundation.layout import predictions_file
+from odin_core.foundation.stats import paired_outcomes, wilson_interval
 
 
 def split_for_run(recipe, name: str, run_splits=()):

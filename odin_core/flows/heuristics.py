@@ -1,9 +1,9 @@
-"""Heuristic baselines of an evaluated split, for ``metrics.json`` (``odin_core.heuristics``)."""
+"""Heuristic baselines of an evaluated split, for ``metrics.json`` (``odin_core.questions.heuristics``)."""
 
 from __future__ import annotations
 
 from odin_core.evaluate import select_examples
-from odin_core.heuristics import heuristic_table
+from odin_core.questions.heuristics import heuristic_table
 
 _COLUMNS = ("task", "answer_kind", "answer", "meta")
 

@@ -1,7 +1,7 @@
 """``odin run --num-processes N`` / ``--accelerate-config FILE``: the same command again, under ``accelerate
 launch``, as N data-parallel processes (docs/multiprocess.md).
 
-The launched processes know they are several from ``RANK``/``WORLD_SIZE`` (``odin_core.processes``) and never
+The launched processes know they are several from ``RANK``/``WORLD_SIZE`` (``odin_core.runtime.processes``) and never
 launch again. The launcher's own failure report (a ``torch.distributed`` traceback) is replaced by one line:
 the failed process has already printed its error.
 """
@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from odin_core.errors import OdinError, RecipeError
+from odin_core.foundation.errors import OdinError, RecipeError
 from odin_core.recipe import load_recipe
 
 #: where the launcher's failure report starts: its traceback, or torch.distributed.elastic saying a process failed

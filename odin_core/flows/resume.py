@@ -9,12 +9,13 @@ import time
 import tomllib
 from pathlib import Path
 
-from odin_core import files, processes
-from odin_core.errors import DataError, RecipeError
+from odin_core.foundation import files
+from odin_core.foundation.errors import DataError, RecipeError
+from odin_core.foundation.layout import ENVIRONMENT_FILE, METRICS_FILE, RECIPE_FILE, RESUMES_LOG
 from odin_core.recipe import RENAMED_SECTIONS, run_form
-from odin_core.recipe_schema import flat_keys
-from odin_core.layout import ENVIRONMENT_FILE, METRICS_FILE, RECIPE_FILE, RESUMES_LOG
-from odin_core.rundir import is_run_dir
+from odin_core.recipe.schema import flat_keys
+from odin_core.runtime import processes
+from odin_core.runtime.rundir import is_run_dir
 
 #: the timestamp ``RunDir.create`` appends to a recipe's name (and its collision suffix)
 STAMP = r"\d{8}-\d{6}(?:-\d+)?"

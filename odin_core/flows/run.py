@@ -1,10 +1,11 @@
 """The flow of ``odin run``: explicit named steps, in order, torchtune style.
 
 1. load and validate the recipe        5. evaluate the base model (and prompted: zero-shot, k-shot)
-2. make (or reopen) the run directory  6. apply the LoRA strategy and train
+2. make (or reopen) the run directory  6. apply the fine-tuning strategy and train
 3. build or reuse the dataset          7. evaluate the trained model, baselines
 4. load the base model                 8. evaluate the trained model on the extra splits
-                                       9. write metrics.json and report.md
+                                       9. the RL stage (``[rl]``) and its evaluation
+                                      10. write metrics.json and report.md
 
 ``run_recipe(..., seeds=N)`` repeats steps 2-9 with training seeds ``s, s+1, ...`` on
 the same dataset (the recipe's ``seed`` fixes the data) and adds the spread across
@@ -18,29 +19,34 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from odin_core import console, data, engine, evaluate, processes, report
-from odin_core.device import check_device, torch_threads
-from odin_core.errors import OdinError, RecipeError, RunStopped
-from odin_core.events import RunEvents
-from odin_core.files import storage_fault
+from odin_core import data, engine, evaluate, report
+from odin_core.components.plugins import get_component, get_engine
+from odin_core.components.protocols import LoadSettings
 from odin_core.flows.heuristics import split_heuristics
 from odin_core.flows.interrupts import sigterm_interrupts
 from odin_core.flows.resume import check_resume, find_resume_dir, finished_metrics, record_changes
-from odin_core.layout import (
+from odin_core.foundation import console
+from odin_core.foundation.errors import OdinError, RecipeError, RunStopped
+from odin_core.foundation.files import storage_fault
+from odin_core.foundation.layout import (
     BASE_METRICS_FILE,
     DATA_REPORT_FILE,
     LOG_FILE,
     METRICS_FILE,
     PROMPTED_METRICS_FILE,
+    RL_DIR,
+    RL_SUMMARY,
     SEEDS_DIR,
+    TRAINING_SUMMARY,
 )
-from odin_core.plugins import get_component, get_engine
-from odin_core.protocols import LoadSettings
+from odin_core.foundation.records import task_accuracy
+from odin_core.foundation.stats import mean_std
 from odin_core.recipe import load_recipe
-from odin_core.recipe_schema import Recipe
-from odin_core.records import task_accuracy
-from odin_core.rundir import FollowerRunDir, RunDir, is_run_dir
-from odin_core.stats import mean_std
+from odin_core.recipe.schema import Recipe
+from odin_core.runtime import processes
+from odin_core.runtime.device import check_device, torch_threads
+from odin_core.runtime.events import RunEvents
+from odin_core.runtime.rundir import FollowerRunDir, RunDir, is_run_dir
 
 
 #: rows the base evaluation of an untrained (scratch) model uses, at most
@@ -195,10 +201,50 @@ class RunFlow:
                 self.recipe, self.loaded, self.eval_split, self.datasets["train"], self.run_dir))
 
     def train(self) -> None:
+        rl = self.recipe.rl
+        if rl is not None and rl.start_from:  # the RL stage starts from another run's trained model
+            self.loaded = engine.load_run_model(rl.start_from, trainable=True)
+            self.metrics["training"] = {"skipped": f"rl.start_from = {rl.start_from}", "steps": 0}
+            console.say(f"training: skipped; the RL stage starts from {rl.start_from}'s trained model", self.run_dir)
+            return
+        finished = self.run_dir.read_json(TRAINING_SUMMARY) if self.resume and rl is not None else None
+        if finished is not None:  # supervised training completed before the run stopped in its RL stage
+            self.loaded = engine.load_run_model(self.run_dir.path, trainable=True)
+            self.metrics["training"] = finished
+            console.say(f"training: completed before ({finished.get('steps')} steps); reloaded its model", self.run_dir)
+            return
         self.loaded.model = self.strategy.apply(self.loaded, self.recipe.training_seed)
         self.metrics["training"] = engine.train(self.recipe, self.loaded, self.datasets, self.run_dir, self.events,
                                                 resume=bool(self.resume), callbacks=self.callbacks,
                                                 on_eval=self.on_eval, eval_metrics=self._accuracy_during_training())
+        if rl is not None and self.processes.is_main:
+            self.run_dir.write_json(TRAINING_SUMMARY, self.metrics["training"])
+
+    def check_rl_start(self) -> None:
+        """``rl.start_from`` names a run directory with a trained model, before anything is built."""
+        rl = self.recipe.rl
+        if rl is not None and rl.start_from and not is_run_dir(Path(rl.start_from)):
+            raise RecipeError(f"{rl.start_from!r} is not a run directory (no recipe.toml); expected the run whose "
+                              "trained model the RL stage starts from", file=self.recipe.path, key="rl.start_from")
+
+    def train_rl(self) -> None:
+        """GRPO on the trained model (``[rl]``); a resume of a run whose RL stage completed reloads its model."""
+        if self.recipe.rl is None:
+            return
+        processes.barrier()  # every process starts the RL stage together
+        finished = self.run_dir.read_json(RL_SUMMARY) if self.resume else None
+        if finished is not None:
+            self.loaded = engine.load_run_model(self.run_dir.path, folder=RL_DIR)
+            self.metrics["rl_training"] = finished
+            return
+        self.metrics["rl_training"] = engine.train_rl(self.recipe, self.loaded, self.datasets, self.run_dir,
+                                                      self.events, resume=bool(self.resume))
+
+    def evaluate_rl(self) -> None:
+        """The model after the RL stage on the evaluated rows: the "after RL" stage of the report."""
+        if self.recipe.rl is not None:
+            self.metrics["rl"] = evaluate.evaluate_model(self.recipe, self.loaded, self.eval_split, self.run_dir,
+                                                         stage="rl", loss_split=self.datasets.get("validation"))
 
     def _accuracy_during_training(self):
         """The task accuracy measured at each evaluation (``training.eval_accuracy_examples``), or None."""
@@ -246,6 +292,7 @@ class RunFlow:
 
     def _run(self) -> RunResult:
         self.setup_strategy()  # a recipe this machine cannot run fails before any run directory exists
+        self.check_rl_start()
         self.setup_processes()
         if not self.processes.is_main:
             return self._follow()
@@ -271,6 +318,8 @@ class RunFlow:
             self.evaluate_trained()
             self.score_heuristics()
             self.evaluate_extra_splits()
+            self.train_rl()
+            self.evaluate_rl()
             self.write_outputs()
             processes.barrier()  # the others end with the main process
             status, summary = "completed", self.metrics["training"]
@@ -346,6 +395,7 @@ class RunFlow:
         self.setup_model()
         processes.barrier()
         self.train()
+        self.train_rl()
         processes.barrier()
         return RunResult(self.run_dir.path, {})
 

@@ -29,8 +29,6 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from odin_core.errors import DataError, OdinError, RecipeError, RunStopped
-from odin_core.files import append_jsonl, atomic_write_json
 from odin_core.flows.sweep_spec import (
     check_metric_root,
     default_direction,
@@ -41,7 +39,9 @@ from odin_core.flows.sweep_spec import (
     resolve_metric,
 )
 from odin_core.flows.sweep_summary import counts_towards_total, write_summary
-from odin_core.layout import SWEEP_CONFIG, SWEEP_LOCK, SWEEP_LOG, SWEEP_STUDY, SWEEP_TRIALS_DIR
+from odin_core.foundation.errors import DataError, OdinError, RecipeError, RunStopped
+from odin_core.foundation.files import append_jsonl, atomic_write_json
+from odin_core.foundation.layout import SWEEP_CONFIG, SWEEP_LOCK, SWEEP_LOG, SWEEP_STUDY, SWEEP_TRIALS_DIR
 from odin_core.recipe import load_recipe
 
 STUDY_NAME = "odin-sweep"
@@ -126,8 +126,8 @@ def _open_study(sweep_dir: Path, config: SweepConfig, seed_offset: int):
 def _requeue(study, number: int, params: dict, run_dir) -> str:
     """Queue an interrupted trial's values again; the new trial resumes its run directory if it has a checkpoint."""
     from odin_core.engine import last_checkpoint
-    from odin_core.layout import CHECKPOINT_DIR
-    from odin_core.rundir import is_run_dir
+    from odin_core.foundation.layout import CHECKPOINT_DIR
+    from odin_core.runtime.rundir import is_run_dir
 
     attrs = {"rerun_of": number}
     if run_dir and is_run_dir(run_dir) and last_checkpoint(Path(run_dir) / CHECKPOINT_DIR) is not None:
@@ -340,7 +340,7 @@ def _run_trial(study, sweep_dir: Path, config: SweepConfig, distributions: dict,
     from optuna.trial import TrialState
 
     from odin_core.flows.run import RunFlow
-    from odin_core.rundir import RunDir
+    from odin_core.runtime.rundir import RunDir
 
     trial = study.ask(distributions)
     params = {key: trial.params[key] for key in distributions}

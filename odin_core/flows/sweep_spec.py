@@ -16,8 +16,8 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from odin_core.errors import RecipeError
-from odin_core.records import task_accuracy
+from odin_core.foundation.errors import RecipeError
+from odin_core.foundation.records import task_accuracy
 
 DISTRIBUTIONS = ("int", "uniform", "loguniform")
 

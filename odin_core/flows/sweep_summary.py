@@ -7,9 +7,9 @@ import warnings
 from dataclasses import asdict
 from pathlib import Path
 
-from odin_core.files import atomic_write_json, atomic_write_text
-from odin_core.layout import SWEEP_HISTORY_PLOT, SWEEP_IMPORTANCE_PLOT, SWEEP_JSON, SWEEP_REPORT, SWEEP_STUDY
-from odin_core.markdown import table
+from odin_core.foundation.files import atomic_write_json, atomic_write_text
+from odin_core.foundation.layout import SWEEP_HISTORY_PLOT, SWEEP_IMPORTANCE_PLOT, SWEEP_JSON, SWEEP_REPORT, SWEEP_STUDY
+from odin_core.foundation.markdown import table
 
 #: completed trials needed before parameter importances are drawn
 MIN_TRIALS_FOR_IMPORTANCE = 3

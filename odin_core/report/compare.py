@@ -7,26 +7,26 @@ import io
 import json
 import tomllib
 
-from odin_core.errors import DataError
-from odin_core.records import task_accuracy
-from odin_core.layout import RECIPE_FILE, predictions_file
-from odin_core.recipe_schema import flat_keys
-from odin_core.report.significance import load_outcomes, paired_test
+from odin_core.foundation.errors import DataError
+from odin_core.foundation.layout import RECIPE_FILE, predictions_file
+from odin_core.foundation.records import task_accuracy
+from odin_core.recipe.schema import flat_keys
 from odin_core.report.render import stages_of
+from odin_core.report.significance import load_outcomes, paired_test
 from odin_core.report.tables import get, stage_label, interval, load_metrics, num, p_value, params, pct, run_path, table
 
 
 def _compare_stage(metrics: dict, evaluation: str | None):
     if evaluation:
         return get(metrics, "evaluations", evaluation)
-    return metrics.get("trained") or metrics.get("base")
+    return metrics.get("rl") or metrics.get("trained") or metrics.get("base")  # the run's final model
 
 
 def compare_runs(run_dirs, evaluation: str | None = None) -> dict:
     """Side-by-side figures of several runs: {"runs": [summary row], "tasks": {task: {run: accuracy}}}.
 
-    Each run contributes its trained model's evaluation, or the ``odin eval`` result
-    named ``evaluation``. Rows are sorted by model size (parameters).
+    Each run contributes its final model's evaluation (after its RL stage when it has one), or the ``odin eval``
+    result named ``evaluation``. Rows are sorted by model size (parameters).
     """
     runs, tasks, outcomes = [], {}, {}
     for run_dir in run_dirs:

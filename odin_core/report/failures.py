@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from odin_core.files import read_jsonl
-from odin_core.layout import predictions_file
+from odin_core.foundation.files import read_jsonl
+from odin_core.foundation.layout import predictions_file
 
 #: failures listed in a report, at most
 WORST_FAILURES = 10

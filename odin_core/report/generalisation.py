@@ -3,7 +3,7 @@ larger and real hypergraphs, unseen encodings), with prompt lengths and the rela
 
 from __future__ import annotations
 
-from odin_core.records import task_accuracy
+from odin_core.foundation.records import task_accuracy
 from odin_core.report.tables import get, interval, num, p_value, pct, table
 
 

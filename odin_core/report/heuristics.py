@@ -1,8 +1,8 @@
-"""The heuristic-baseline column and flags of report.md (tables from ``odin_core.heuristics``)."""
+"""The heuristic-baseline column and flags of report.md (tables from ``odin_core.questions.heuristics``)."""
 
 from __future__ import annotations
 
-from odin_core.heuristics import best_rule_text, flag_explanation
+from odin_core.questions.heuristics import best_rule_text, flag_explanation
 
 HEADER = "best heuristic"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from odin_core.records import task_accuracy
+from odin_core.foundation.records import task_accuracy
 from odin_core.report.tables import get, stage_label
 
 
@@ -34,6 +34,31 @@ def plot_loss(records: list[dict], path: Path, reference: float | None = None) -
     ax.set_title("Loss")
     ax.grid(alpha=0.3)
     ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def plot_rl(records: list[dict], path: Path) -> bool:
+    """The RL stage's mean reward, KL and completion length against step (``rl_metrics.jsonl``) as a PNG; False
+    when nothing was logged."""
+    series = [(key, [(r["step"], r[key]) for r in records if isinstance(r.get(key), (int, float)) and "step" in r])
+              for key in ("reward", "kl", "completion_length")]
+    series = [(key, points) for key, points in series if points]
+    if not series:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(series), figsize=(4 * len(series), 3.5), squeeze=False)
+    for ax, (key, points) in zip(axes[0], series):
+        ax.plot(*zip(*points), marker="." if len(points) < 40 else None)
+        ax.set_xlabel("RL step")
+        ax.set_title({"reward": "mean reward", "kl": "KL to the start", "completion_length": "completion length"}[key])
+        ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -10,34 +10,36 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from odin_core.errors import OdinError
-from odin_core.records import ACCURACY_EVALUATOR, task_accuracy
-from odin_core.files import atomic_write_text, read_jsonl
-from odin_core.layout import METRICS_LOG, REPORT_FILE, predictions_file
-from odin_core.plugins import get_component
+from odin_core.components.plugins import get_component
+from odin_core.foundation.errors import OdinError
+from odin_core.foundation.files import atomic_write_text, read_jsonl
+from odin_core.foundation.layout import METRICS_LOG, REPORT_FILE, RL_METRICS_LOG, predictions_file
+from odin_core.foundation.records import ACCURACY_EVALUATOR, task_accuracy
+from odin_core.foundation.stats import minimum_detectable_difference
 from odin_core.report.failures import failures_section
-from odin_core.report.heuristics import heuristic_cells, heuristic_header, heuristic_note
 from odin_core.report.generalisation import generalisation_section
-from odin_core.report.plots import plot_loss, plot_task_accuracy, plot_training_accuracy
+from odin_core.report.heuristics import heuristic_cells, heuristic_header, heuristic_note
+from odin_core.report.plots import plot_loss, plot_rl, plot_task_accuracy, plot_training_accuracy
 from odin_core.report.significance import ALPHA, stage_comparisons
 from odin_core.report.tables import delta, get, interval, load_metrics, num, p_value, params, pct, run_path, table
-from odin_core.stats import minimum_detectable_difference
 
 #: (label, predictions file) of the stages a run report compares
 STAGE_FILES = {"base": predictions_file("base"), "zero-shot": predictions_file("zero_shot"),
                "k-shot": predictions_file("k_shot"), "trained": predictions_file("trained"),
+               "after RL": predictions_file("rl"),
                "majority": predictions_file("baseline-majority"), "learned": predictions_file("baseline-learned"),
                "shortcut": predictions_file("baseline-shortcut")}
 #: the paired comparisons a run report tests: (label, first stage, second stage)
 COMPARISONS = (("trained vs base", "trained", "base"), ("trained vs zero-shot", "trained", "zero-shot"),
                ("trained vs k-shot", "trained", "k-shot"), ("trained vs majority", "trained", "majority"),
-               ("trained vs shortcut", "trained", "shortcut"),
+               ("trained vs shortcut", "trained", "shortcut"), ("after RL vs trained", "after RL", "trained"),
+               ("after RL vs majority", "after RL", "majority"), ("after RL vs shortcut", "after RL", "shortcut"),
                ("k-shot vs zero-shot", "k-shot", "zero-shot"), ("base vs majority", "base", "majority"))
 
 
 def stages_of(metrics: dict) -> list[tuple[str, dict]]:
-    """(label, stage record) of base, prompted, trained and the baselines (majority, learned, shortcut), where
-    present."""
+    """(label, stage record) of base, prompted, trained, after RL and the baselines (majority, learned,
+    shortcut), where present."""
     stages = []
     if isinstance(metrics.get("base"), dict):
         stages.append(("base", metrics["base"]))
@@ -47,6 +49,8 @@ def stages_of(metrics: dict) -> list[tuple[str, dict]]:
             stages.append((label, record))
     if isinstance(metrics.get("trained"), dict):
         stages.append(("trained", metrics["trained"]))
+    if isinstance(metrics.get("rl"), dict):
+        stages.append(("after RL", metrics["rl"]))
     for key in ("majority", "learned", "shortcut"):  # shortcut: per task the better of majority and learned
         if isinstance(get(metrics, "baselines", key), dict):
             stages.append((key, metrics["baselines"][key]))
@@ -318,9 +322,26 @@ def render_report(metrics: dict, path: Path, plots: dict[str, bool], tests: dict
                   f"step {stopping['best_step']}'s ({stopping['metric']} {num(stopping['best_value'])})"
                   + (f"; training stopped early at step {training.get('steps')}." if stopping.get("stopped_early")
                      else "."), ""]
+    lines += _rl_section(metrics, plots)
     lines += _evaluations_section(metrics)
     lines += failures_section(path)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _rl_section(metrics: dict, plots: dict) -> list[str]:
+    summary = metrics.get("rl_training") or {}
+    if not summary:
+        return []
+    lines = ["## Reinforcement learning (after RL)", "",
+             f"{summary.get('method', 'grpo').upper()} for {num(summary.get('steps'))} steps on "
+             f"{num(summary.get('questions_seen'))} questions ({num(summary.get('completions_sampled'))} sampled "
+             f"completions), rewards: " + ", ".join(f"{r['name']} x {r['weight']:g}" for r in summary.get("rewards", []))
+             + f". Mean reward per logging step: first {num(summary.get('first_reward'), 3)}, last "
+             f"{num(summary.get('last_reward'), 3)}; final KL {num(summary.get('final_kl'), 4)}. The \"after RL\" stage "
+             "above is this model on the same rows; \"after RL vs trained\" is the paired test of the RL stage.", ""]
+    if plots.get("rl"):
+        lines += ["![reward, KL and completion length during the RL stage](rl.png)", ""]
+    return lines
 
 
 def write_report(run_dir) -> Path:
@@ -331,6 +352,7 @@ def write_report(run_dir) -> Path:
     best_step = ((metrics.get("training") or {}).get("early_stopping") or {}).get("best_step")
     reference = (metrics.get("training") or {}).get("answer_distribution_loss")
     plots = {"loss": plot_loss(records, path / "loss.png", reference),
+             "rl": plot_rl(read_jsonl(path / RL_METRICS_LOG), path / "rl.png"),
              "training_accuracy": plot_training_accuracy(records, path / "training_accuracy.png", best_step),
              "task_accuracy": plot_task_accuracy(stages_of(metrics), path / "task_accuracy.png")}
     target = path / REPORT_FILE

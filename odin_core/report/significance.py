@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from odin_core.errors import DataError
-from odin_core.files import read_jsonl
-from odin_core.stats import holm, paired_outcomes, significance_marker
+from odin_core.foundation.errors import DataError
+from odin_core.foundation.files import read_jsonl
+from odin_core.foundation.stats import holm, paired_outcomes, significance_marker
 
 ALPHA = 0.05
 
@@ -32,7 +32,7 @@ def paired_test(a: dict[str, tuple[str, bool]], b: dict[str, tuple[str, bool]], 
     """McNemar tests of ``a`` against ``b`` (same rows): overall, and per task with Holm-adjusted p-values.
 
     Returns {"overall": {...}, "per_task": {task: {..., "p_adjusted", "marker"}}}, each entry as
-    ``odin_core.stats.paired_outcomes`` gives it (difference = accuracy of a minus b).
+    ``odin_core.foundation.stats.paired_outcomes`` gives it (difference = accuracy of a minus b).
     ``shared_rows``: test on the rows both have (a stage that skipped rows), instead of refusing."""
     if shared_rows:
         keys = set(a) & set(b)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from odin_core.errors import DataError
-from odin_core.layout import METRICS_FILE, RECIPE_FILE
-from odin_core.rundir import is_run_dir
-from odin_core.markdown import delta, interval, num, p_value, params, pct, table
+from odin_core.foundation.errors import DataError
+from odin_core.foundation.layout import METRICS_FILE, RECIPE_FILE
+from odin_core.foundation.markdown import delta, interval, num, p_value, params, pct, table
+from odin_core.runtime.rundir import is_run_dir
 
 
 def run_path(run_dir) -> Path:

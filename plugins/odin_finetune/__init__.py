@@ -5,7 +5,7 @@ A strategy decides how the base model is loaded (``load_in_4bit``,
 ``FastLanguageModel.get_peft_model`` on the Unsloth engine, through PEFT's
 ``get_peft_model`` on the transformers engine — the same ``LoraConfig`` either
 way. ``requires_cuda`` strategies (4-bit bitsandbytes) are refused before any
-model loads when there is no GPU (``odin_core.device.check_device``).
+model loads when there is no GPU (``odin_core.runtime.device.check_device``).
 
 Importing this module is cheap: peft, torch and unsloth are imported inside ``apply``.
 """

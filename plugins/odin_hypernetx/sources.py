@@ -1,6 +1,6 @@
 """Hypergraph sources: the real hypergraphs bundled with hypernetx, generators, sampling.
 
-Every source yields ``odin_core.hypergraph.Hypergraph`` objects with a stable
+Every source yields ``odin_core.questions.hypergraph.Hypergraph`` objects with a stable
 ``graph_id`` and the ``params`` that made them. hypernetx is used to load its
 bundled data and to run its generators; its import costs seconds, so it happens
 inside the sources that need it, never at module import. The file sources (HIF,

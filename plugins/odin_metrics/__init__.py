@@ -1,4 +1,5 @@
-"""Odin's built-in evaluators: task accuracy, hyperedge set metrics, hyperedge discrimination, perplexity.
+"""Odin's built-in evaluators (task accuracy, hyperedge set metrics, hyperedge discrimination, perplexity) and
+the rewards of reinforcement learning that read answers the same way (correct, answer format).
 
 Each is selected by name in a recipe's ``[[eval]]`` table; its other keys are
 its options. Evaluators read an ``odin_core.evaluate.EvalContext`` and contribute their own
@@ -16,6 +17,7 @@ from .evaluators import (
     SetMetricsOptions,
     TaskAccuracy,
 )
+from .rewards import AnswerFormat, Correct, CorrectOptions
 
 
 @odin_core.hookimpl
@@ -26,3 +28,9 @@ def register_evaluators(register):
              aliases=("hyperedge_discrimination",))
     register("metrics.perplexity", Perplexity, options=PerplexityOptions, aliases=("perplexity",))
 
+
+@odin_core.hookimpl
+def register_rewards(register):
+    register("metrics.correct", Correct, options=CorrectOptions,
+             description="1 for a correct answer (as the evaluators read it), vertex sets their F1")
+    register("metrics.answer_format", AnswerFormat, description="1 for an answer the evaluators can read")

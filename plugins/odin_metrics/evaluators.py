@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 import odin_core
 from odin_core import FORMAT_ERROR, NEGATIVE_SCHEMES, bootstrap_interval, gold_value
-from odin_core.markdown import interval, num, pct, table
+from odin_core.foundation.markdown import interval, num, pct, table
 
 from .scores import BOOTSTRAP_RESAMPLES, ranking_scores, set_score, summarize_sets, tally
 

@@ -1,7 +1,7 @@
 """The learned shortcut baseline on a frozen set: run from the repository root with
     python studies/benchmark_validity/learned.py [RECIPE] [OUT.json]
 Builds RECIPE's data (default: recipes/base/hypergraph_data.toml, whose test split is the frozen set
-hypergraph-eval-v3), fits the learned shortcut baseline (odin_core.learned_baseline) on its training split and
+hypergraph-eval-v3), fits the learned shortcut baseline (odin_core.questions.learned_baseline) on its training split and
 scores it on the frozen test split and each of the set's extra splits, next to the majority answer's share and
 the task's bound. Writes OUT.json (default: studies/benchmark_validity/learned_v3.json) and prints the table.
 """
@@ -14,9 +14,9 @@ from datetime import date
 from pathlib import Path
 
 from odin_core import data
-from odin_core.learned_baseline import fit_tasks, learned_baseline, table_lines
-from odin_core.machine import cpu_bf16
+from odin_core.questions.learned_baseline import fit_tasks, learned_baseline, table_lines
 from odin_core.recipe import load_recipe
+from odin_core.runtime.machine import cpu_bf16
 
 
 def markdown(result: dict) -> str:

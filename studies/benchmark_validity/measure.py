@@ -11,7 +11,7 @@ import sys
 import time
 
 from odin_core import data
-from odin_core.heuristics import heuristic_table
+from odin_core.questions.heuristics import heuristic_table
 from odin_core.recipe import load_recipe
 
 STRUCTURE_TASK = "hypernetx.structure_classification"

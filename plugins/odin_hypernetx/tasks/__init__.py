@@ -1,8 +1,8 @@
 """The task suite: LLM4Hypergraph's 15 tasks plus hyperedge prediction, without their shortcuts.
 
-Each class follows ``odin_core.protocols.Task``: ``generate(graph, rng, want)``
+Each class follows ``odin_core.components.protocols.Task``: ``generate(graph, rng, want)``
 returns a ``Question`` whose ``answer`` is the structured value that
-``odin_core.answers.format_answer`` writes, or ``None`` when the graph offers
+``odin_core.questions.answers.format_answer`` writes, or ``None`` when the graph offers
 no such question (or none with the wanted yes/no label).
 
 Semantics follow LLM4Hypergraph's code (see ``shared/ANCHORS.md``), with its

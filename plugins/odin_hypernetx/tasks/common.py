@@ -41,7 +41,7 @@ class TaskOptions(BaseModel):
 class Task:
     """Base of the built-in tasks: keeps the validated options (``TaskOptions`` defaults when none)."""
 
-    #: shortcut features (``odin_core.shortcut_features``) that are this task's answer itself (a degree
+    #: shortcut features (``odin_core.questions.shortcut_features``) that are this task's answer itself (a degree
     #: question's asked degree): the learned shortcut baseline never sees them
     answer_features: tuple[str, ...] = ()
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 
-from odin_core.errors import DataError, ModelError
+from odin_core.foundation.errors import DataError, ModelError
 
 
 def messages_for(prompt: str, completion: str) -> list[dict]:
@@ -39,7 +39,7 @@ def recipe_uses_chat(recipe) -> bool:
         return False
     if model.chat_template is not None:
         return bool(model.chat_template)
-    from odin_core.plugins import get_component
+    from odin_core.components.plugins import get_component
 
     loader = get_component("model_loader", model.loader).create(model.options)
     return bool(getattr(loader, "chat_template", False))

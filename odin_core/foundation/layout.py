@@ -26,6 +26,11 @@ GGUF_DIR = "gguf"  # odin export --gguf: <run name>-<dtype>.gguf
 SEEDS_DIR = "seeds"  # runs of --seeds N: one sub-run per seed
 TRAINING_PREDICTIONS_DIR = "training_predictions"  # the answers scored at each evaluation during training
 RESUMES_LOG = "resumes.jsonl"  # one record per resume with changed settings (--allow-changes)
+TRAINING_SUMMARY = "training.json"  # supervised training's summary, written when it completes
+RL_METRICS_LOG = "rl_metrics.jsonl"  # one record per logging step of the RL stage: reward, KL, lengths
+RL_CHECKPOINT_DIR = "rl_checkpoints"
+RL_DIR = "rl"  # the model after the RL stage: an adapter, or the whole model for full fine-tuning
+RL_SUMMARY = "rl.json"  # the RL stage's summary, written when it completes
 
 
 def predictions_file(stage: str) -> str:

@@ -15,7 +15,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from odin_core.errors import DataError
+from odin_core.foundation.errors import DataError
 
 #: written into every folder ``atomic_write_dir`` makes, with the folder's kind, so a later command knows
 #: whether the folder is Odin's and what it holds

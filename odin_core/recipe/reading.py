@@ -9,8 +9,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from odin_core.errors import RecipeError
-from odin_core.files import read_utf8
+from odin_core.foundation.errors import RecipeError
+from odin_core.foundation.files import read_utf8
 
 _TOML_POS = re.compile(r"\(at line (\d+), column (\d+)\)")
 

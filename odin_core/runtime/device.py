@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import resource
 
-from odin_core.errors import RecipeError
+from odin_core.foundation.errors import RecipeError
 
 
 def cuda_available() -> bool:
@@ -57,8 +57,8 @@ def cpu_weights_dtype(engine: str) -> str:
     """The dtype a CPU run with ``model.dtype = "auto"`` trains its weights in, as the engine registered as
     ``engine`` decides from whether the CPU computes in bf16 natively (``machine.cpu_bf16``): the unsloth engine
     uses bf16 there, the transformers engine keeps float32 (bf16 weights learn less per step, BENCHMARKS.md)."""
-    from odin_core.machine import cpu_bf16
-    from odin_core.plugins import get_engine
+    from odin_core.components.plugins import get_engine
+    from odin_core.runtime.machine import cpu_bf16
 
     return get_engine(engine).cpu_weights_dtype(cpu_bf16())
 

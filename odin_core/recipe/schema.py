@@ -16,8 +16,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-from odin_core.errors import RecipeError
-from odin_core.protocols import TASK_FAMILIES
+from odin_core.components.protocols import TASK_FAMILIES
+from odin_core.foundation.errors import RecipeError
 
 #: evaluators used when a recipe has no [[eval]] tables
 DEFAULT_EVALUATORS = ("metrics.task_accuracy", "metrics.hyperedge_set", "metrics.hyperedge_discrimination",
@@ -276,6 +276,40 @@ class TrackingEntry(_Selector):
     name: str = Field(description="tracker component, e.g. 'trackers.wandb'")
 
 
+class RewardEntry(_Selector):
+    name: str = Field(description="reward component, e.g. 'metrics.correct'")
+    weight: float = Field(1.0, description="its weight in the summed reward")
+
+
+def _default_rewards() -> list:
+    return [RewardEntry(name="metrics.correct"), RewardEntry(name="metrics.answer_format", weight=0.1)]
+
+
+class RLSection(_Strict):
+    """``[rl]``: reinforcement learning with verifiable rewards after (or instead of) supervised training: GRPO
+    through TRL's ``GRPOTrainer``, rewarded by reward components that score each sampled completion."""
+
+    method: Literal["grpo"] = "grpo"
+    start_from: str = Field("", description="a run directory whose trained model the stage starts from (its "
+                            "supervised training is then skipped); '': this run's model after its training")
+    rewards: list[RewardEntry] = Field(default_factory=_default_rewards, min_length=1)
+    max_steps: int = Field(100, gt=0, description="optimizer steps of the RL stage")
+    batch_size: int = Field(4, gt=0, le=MAX_BATCH, description="questions per step; each is answered "
+                            "num_generations times")
+    num_generations: int = Field(8, ge=2, le=256, description="completions sampled per question (the group)")
+    max_completion_length: int = Field(64, gt=0, le=32768, description="tokens a sampled completion may take")
+    temperature: float = Field(1.0, gt=0, le=10)
+    beta: float = Field(0.0, ge=0, description="KL coefficient against the starting model (0: no reference "
+                        "model, as TRL's default)")
+    learning_rate: float = Field(1e-5, gt=0)
+    lr_scheduler: str = "constant"
+    max_grad_norm: float = Field(1.0, gt=0)
+    logging_steps: int = Field(5, gt=0)
+    save_steps: int = Field(50, gt=0)
+    save_total_limit: int = Field(1, gt=0)
+    seed: int | None = Field(None, ge=0, le=MAX_SEED, description="default: the training seed")
+
+
 class Recipe(_Strict):
     """A whole run: model, data, LoRA strategy, training, evaluation, tracking.
 
@@ -291,6 +325,7 @@ class Recipe(_Strict):
     finetune: FinetuneSection = FinetuneSection()
     training: TrainingSection = TrainingSection()
     generation: GenerationSection = GenerationSection()
+    rl: RLSection | None = None
     eval: list[EvalEntry] = Field(default_factory=list)
     tracking: list[TrackingEntry] = Field(default_factory=list)
 
@@ -357,6 +392,8 @@ class Recipe(_Strict):
         data["data"] = self.data.resolved()
         data["eval"] = [e.resolved() for e in self.eval]
         data["tracking"] = [e.resolved() for e in self.tracking]
+        if self.rl is not None:
+            data["rl"]["rewards"] = [e.resolved() for e in self.rl.rewards]
         return data
 
     def component_sections(self):
@@ -381,6 +418,8 @@ class Recipe(_Strict):
                 yield f"eval.{i}", "evaluator", entry
             for i, entry in enumerate(self.tracking):
                 yield f"tracking.{i}", "tracker", entry
+            for i, entry in enumerate(self.rl.rewards if self.rl is not None else ()):
+                yield f"rl.rewards.{i}", "reward", entry
 
 
 #: the key of a component section that holds the component's name

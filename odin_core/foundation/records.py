@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from odin_core.answers import answer_marker
+from odin_core.questions.answers import answer_marker
 
 #: version of the stage records in metrics.json; bumped on any incompatible change
 SCHEMA_VERSION = 2

@@ -204,3 +204,13 @@ def is_correct(kind: str, predicted, answer) -> bool:
     if kind == "label":
         return normalise_label(predicted) == gold
     return predicted == gold
+
+
+def grade(kinds, texts, golds) -> tuple[list, list[bool]]:
+    """(parsed answers, exact-match correctness) of generated ``texts`` against structured ``golds``: the one
+    reading of "correct" that evaluation, baselines and rewards share. Vertex sets named only ``v<digits>``
+    are parsed with ``"ids"`` (any other word in such an answer is a format error)."""
+    kinds, golds = list(kinds), list(golds)
+    names = "ids" if vertex_ids_only([g for k, g in zip(kinds, golds) if k == "vertex_set"]) else None
+    parsed = [parse_answer(kind, text, names) for kind, text in zip(kinds, texts)]
+    return parsed, [is_correct(kind, pred, gold) for kind, pred, gold in zip(kinds, parsed, golds)]

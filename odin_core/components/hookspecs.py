@@ -11,7 +11,7 @@ Component hooks receive a ``register`` callable::
 ``name`` is ``<plugin>.<component>`` (e.g. ``myplugin.json``). ``factory(options)``
 is called with the validated options model instance (or ``None`` when the
 component declares no options) and returns an object that follows the protocol
-of that component kind (see ``odin_core.protocols``). ``options`` is a pydantic
+of that component kind (see ``odin_core.components.protocols``). ``options`` is a pydantic
 model class: the recipe keys that component accepts. ``aliases``: older names
 still accepted, with a deprecation warning.
 
@@ -31,7 +31,7 @@ hookimpl = pluggy.HookimplMarker("odin")
 
 @hookspec
 def register_sources(register):
-    """Register hypergraph sources: each yields ``odin_core.hypergraph.Hypergraph`` objects."""
+    """Register hypergraph sources: each yields ``odin_core.questions.hypergraph.Hypergraph`` objects."""
 
 
 @hookspec
@@ -66,6 +66,12 @@ def register_evaluators(register):
 
 
 @hookspec
+def register_rewards(register):
+    """Register rewards (``[[rl.rewards]] name``): each scores sampled completions for reinforcement learning
+    (``odin_core.Reward``)."""
+
+
+@hookspec
 def register_trackers(register):
     """Register experiment trackers (e.g. wandb), enabled by ``[[tracking]]`` tables."""
 
@@ -83,7 +89,7 @@ def register_commands(cli):
 
 @hookspec
 def odin_run_start(run):
-    """A run begins. ``run`` is an ``odin_core.rundir.RunDir`` holding the resolved recipe."""
+    """A run begins. ``run`` is an ``odin_core.runtime.rundir.RunDir`` holding the resolved recipe."""
 
 
 @hookspec

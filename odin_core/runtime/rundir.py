@@ -2,7 +2,7 @@
 
 ``runs/<name>-<timestamp>/`` holds ``recipe.toml`` (resolved), ``environment.json``,
 ``odin.log``, ``metrics.jsonl``, ``metrics.json``, ``report.md`` and artifacts
-(file names in ``odin_core.layout``).
+(file names in ``odin_core.foundation.layout``).
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
-from odin_core import files, layout, processes
-from odin_core.errors import DataError, RecipeError
+from odin_core.foundation import files, layout
+from odin_core.foundation.errors import DataError, RecipeError
 from odin_core.recipe import run_form
+from odin_core.runtime import processes
 
 TRACKED_PACKAGES = ("odin-slm", "torch", "transformers", "peft", "trl", "unsloth", "unsloth_zoo", "datasets",
                     "bitsandbytes", "hypernetx", "pluggy", "pydantic", "click", "wandb", "tokenizers", "accelerate",

@@ -1,6 +1,6 @@
 """Cheap features of a question: what a shallow model could read off a row without doing the task.
 
-The learned shortcut baseline (``odin_core.learned_baseline``) fits a classifier on
+The learned shortcut baseline (``odin_core.questions.learned_baseline``) fits a classifier on
 these features and scores it like a model; the builder's adversarial filter uses
 the same features to drop the questions they give away. Every feature is computed
 from the hypergraph(s) shown, the question's text and the prompt, in time linear in
@@ -10,7 +10,7 @@ they make up a listed hyperedge), and for two-graph questions how their invarian
 compare. None runs a task's algorithm on what the question asks, with one exception
 per task that a task declares itself: a feature that *is* its answer (the degree of
 the asked vertex for a degree question) is left out through the task's
-``answer_features`` (see ``Task`` in ``odin_core.protocols``).
+``answer_features`` (see ``Task`` in ``odin_core.components.protocols``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 import zlib
 
-from odin_core.hypergraph import Hypergraph
+from odin_core.questions.hypergraph import Hypergraph
 
 #: the ``meta`` key holding a row's features ({name: number})
 FEATURES_KEY = "shortcut_features"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from odin_core import console, layout
-from odin_core.plugins import get_component, hook_impls
+from odin_core.components.plugins import get_component, hook_impls
+from odin_core.foundation import console, layout
 
 
 class RunEvents:
@@ -45,9 +45,9 @@ class RunEvents:
             self._safely(f"tracker {name} start", tracker.start, self.run)
         self._hooks("odin_run_start", run=self.run)
 
-    def metrics(self, step: int, metrics: dict) -> None:
-        """Record metrics (also appended to ``metrics.jsonl``)."""
-        self.run.append_jsonl(layout.METRICS_LOG, {"step": step, "time": time.time(), **metrics})
+    def metrics(self, step: int, metrics: dict, log: str = layout.METRICS_LOG) -> None:
+        """Record metrics (also appended to ``log``: ``metrics.jsonl``, or the RL stage's ``rl_metrics.jsonl``)."""
+        self.run.append_jsonl(log, {"step": step, "time": time.time(), **metrics})
         for name, tracker in self.trackers:
             self._safely(f"tracker {name} log", tracker.log, step, metrics)
         self._hooks("odin_metrics_logged", run=self.run, step=step, metrics=metrics)

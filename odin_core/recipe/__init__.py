@@ -1,7 +1,7 @@
-"""Recipes: reading TOML (``odin_core.recipe_toml``: ``extends``, ``--set``) and validating it.
+"""Recipes: reading TOML (``odin_core.recipe.reading``: ``extends``, ``--set``) and validating it.
 
 Loading goes: read TOML (``extends`` chains deep-merged) -> apply ``--set``
-overrides -> validate the sections (``odin_core.recipe_schema``) -> look up every
+overrides -> validate the sections (``odin_core.recipe.schema``) -> look up every
 named component and validate its options with the model its plugin registered ->
 check the evaluators' dataset columns. Any problem is one ``RecipeError`` naming
 the file, the dotted key and what was expected.
@@ -18,13 +18,12 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from odin_core import console
-from odin_core.errors import OdinError, RecipeError
-from odin_core.layout import COLUMNS
-from odin_core.plugins import Component, canonical_name, get_component, is_builtin, registry
-from odin_core.protocols import TASK_FAMILIES
-from odin_core.recipe_schema import DEFAULT_EVALUATORS, Recipe, check_numbers, selector_key
-from odin_core.recipe_toml import (  # noqa: F401  (reading is its own module; its names stay importable here)
+from odin_core.components.plugins import Component, canonical_name, get_component, is_builtin, registry
+from odin_core.components.protocols import TASK_FAMILIES
+from odin_core.foundation import console
+from odin_core.foundation.errors import OdinError, RecipeError
+from odin_core.foundation.layout import COLUMNS
+from odin_core.recipe.reading import (  # noqa: F401  (reading is its own module; its names stay importable here)
     RENAMED_SECTIONS,
     apply_overrides,
     deep_merge,
@@ -33,6 +32,7 @@ from odin_core.recipe_toml import (  # noqa: F401  (reading is its own module; i
     read_toml,
     renamed_section,
 )
+from odin_core.recipe.schema import DEFAULT_EVALUATORS, Recipe, check_numbers, selector_key
 
 # --- validation ----------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """The learned shortcut baseline: a classifier over cheap features of each question, scored like a model.
 
 A hand-written rule list misses the next shortcut; a model fitted on cheap features
-of the rows (``odin_core.shortcut_features``: sizes, degrees, components, ids,
+of the rows (``odin_core.questions.shortcut_features``: sizes, degrees, components, ids,
 source, what the question names) finds what they give away, as adversarial
 filtering does for SWAG and AFLite. Per task, two scikit-learn models are trained
 on the training split's features and answers (each distinct answer is a class, so
@@ -20,9 +20,9 @@ from __future__ import annotations
 import json
 from collections import Counter, defaultdict
 
-from odin_core.records import decode
-from odin_core.shortcut_features import FEATURE_NAMES, FEATURES_KEY
-from odin_core.stats import wilson_interval
+from odin_core.foundation.records import decode
+from odin_core.foundation.stats import wilson_interval
+from odin_core.questions.shortcut_features import FEATURE_NAMES, FEATURES_KEY
 
 MODELS = ("boosted_trees", "logistic")
 #: a balanced yes/no task's learned baseline may be right on at most this share of rows
@@ -230,7 +230,7 @@ def cross_validated_truth(x, y, folds: int = 3, seed: int = 0):
 def table_lines(table: dict, indent: str = "  ") -> list[str]:
     """Plain-text lines of a ``learned_baseline`` table: per task the better model's accuracy, its interval,
     the bound and ⚠ when flagged."""
-    from odin_core.stats import format_interval
+    from odin_core.foundation.stats import format_interval
 
     tasks = table.get("tasks") or {}
     if not tasks:

@@ -23,9 +23,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from odin_core.answers import FORMAT_ERROR, is_correct
-from odin_core.records import decode
-from odin_core.stats import format_interval, wilson_interval
+from odin_core.foundation.records import decode
+from odin_core.foundation.stats import format_interval, wilson_interval
+from odin_core.questions.answers import FORMAT_ERROR, is_correct
 
 #: the ``meta`` key holding a row's rule answers
 HEURISTICS_KEY = "heuristics"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from odin_core.stats import format_interval
+from odin_core.foundation.stats import format_interval
 
 
 def pct(value) -> str:

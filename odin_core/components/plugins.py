@@ -12,6 +12,7 @@ component kind      hook                          decorator                     
 ``lora_strategy``   ``register_lora_strategies``  ``register_lora_strategy``    ``[finetune] strategy``
 ``evaluator``       ``register_evaluators``       ``register_evaluator``        ``[[eval]] name``
 ``tracker``         ``register_trackers``         ``register_tracker``          ``[[tracking]] name``
+``reward``          ``register_rewards``          ``register_reward``           ``[[rl.rewards]] name``
 ==================  ============================  ============================  =====================
 
 Component names are ``<plugin>.<name>`` (``hypernetx.n_set``, ``models.llama``); a
@@ -29,8 +30,9 @@ from typing import Any, Callable
 
 import pluggy
 
-from odin_core import console, hookspecs
-from odin_core.errors import OdinError, RecipeError
+from odin_core.components import hookspecs
+from odin_core.foundation import console
+from odin_core.foundation.errors import OdinError, RecipeError
 
 ENTRY_POINT_GROUP = "odin"
 #: the distribution that ships the built-in plugins
@@ -49,6 +51,7 @@ COMPONENT_HOOKS = {
     "engine": "register_engines",
     "evaluator": "register_evaluators",
     "tracker": "register_trackers",
+    "reward": "register_rewards",
 }
 #: kind names of earlier releases
 KIND_ALIASES = {"loader": "model_loader", "lora": "lora_strategy"}
@@ -371,6 +374,7 @@ register_lora_strategy = _register_local("lora_strategy")
 register_evaluator = _register_local("evaluator")
 register_tracker = _register_local("tracker")
 register_engine = _register_local("engine")
+register_reward = _register_local("reward")
 
 
 def get_engine(name: str, *, file=None, key: str = "training.engine"):

@@ -1,6 +1,6 @@
 """What each component kind receives and returns: the typed protocols, in one place.
 
-A component is registered under a name through a hook in ``odin_core.hookspecs``
+A component is registered under a name through a hook in ``odin_core.components.hookspecs``
 with a factory; ``factory(options)`` returns an object following one of these
 protocols. Heavy libraries (torch, transformers, hypernetx) are imported inside
 methods, never at module import.
@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Literal, Protocol, runtime_checkable
 
-from odin_core.hypergraph import Hypergraph
+from odin_core.questions.hypergraph import Hypergraph
 
 TaskFamily = Literal["low_order", "high_order", "isomorphism", "hyperedge_prediction"]
 TASK_FAMILIES: tuple[str, ...] = ("low_order", "high_order", "isomorphism", "hyperedge_prediction")
@@ -57,13 +57,13 @@ class Question:
     ``meta`` (JSON-ready) goes to the row's ``meta`` column. ``meta["heuristics"]``, when a
     task sets it, is ``{rule name: answer}``: what each shallow rule (one that skips the
     reasoning the task measures) answers here, in the form of ``answer``. Odin scores the
-    rules as heuristic baselines and flags tasks they answer too well (``odin_core.heuristics``).
+    rules as heuristic baselines and flags tasks they answer too well (``odin_core.questions.heuristics``).
     """
 
     graphs: list[Hypergraph]
     question: str
-    answer_kind: str  # one of odin_core.answers.ANSWER_KINDS
-    answer: Any  # structured value, JSON-serialisable (see odin_core.answers.format_answer)
+    answer_kind: str  # one of odin_core.questions.answers.ANSWER_KINDS
+    answer: Any  # structured value, JSON-serialisable (see odin_core.questions.answers.format_answer)
     meta: dict = field(default_factory=dict)  # e.g. {"negative_scheme": "CNS", "heuristics": {"first_option": True}}
     #: a short, exact, step-by-step trace that leads to ``answer`` from what the prompt shows, written before
     #: ``Ans:`` when the recipe sets ``data.rationale = "trace"`` ("" for none). It must not contain "[", "]"
@@ -80,7 +80,7 @@ class Task(Protocol):
     answer_kind: str
     #: True when the question names hyperedges (e3), so only high-order encodings determine it.
     needs_high_order: bool
-    #: optional: names of ``odin_core.shortcut_features`` that are the answer itself (a degree question's asked
+    #: optional: names of ``odin_core.questions.shortcut_features`` that are the answer itself (a degree question's asked
     #: degree); the learned shortcut baseline leaves them out. Absent means none.
 
     def generate(self, graph: Hypergraph, rng, want=None) -> Question | None:
@@ -208,6 +208,15 @@ class Evaluator(Protocol):
     # Optional: ``report_section(stages: dict[str, dict]) -> str | None``: Markdown for
     # ``report.md`` from this evaluator's metrics of each stage ({"base": ..., "trained": ...,
     # "majority": ...}). Without it the report shows the evaluator's top-level numbers per stage.
+
+
+@runtime_checkable
+class Reward(Protocol):
+    """Scores sampled completions for reinforcement learning (``[[rl.rewards]]``): a number per completion,
+    higher is better. ``rows`` are the questions' dataset rows (``task``, ``answer_kind``, ``answer``, ``meta``,
+    ...), one per completion."""
+
+    def score(self, rows: list[dict], completions: list[str]) -> list[float]: ...
 
 
 @runtime_checkable

@@ -1,0 +1,1 @@
+"""The plugin interface: hook specifications, component protocols and the registry."""

@@ -1,0 +1,1 @@
+"""What a run needs around the model: its folder, event log, device, chat templates, machine facts and processes."""
