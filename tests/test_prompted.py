@@ -1,12 +1,14 @@
-"""Prompted baselines: zero-shot and k-shot stages of the base model through its chat template."""
+"""Prompted baselines: zero-shot, k-shot, Hyper-BAG and Hyper-COT stages of the base model through its chat
+template, and generation that stops at the end of an answer written after reasoning."""
 
 import json
 
 import pytest
 
 from odin_core.components.protocols import LoadedModel
-from odin_core.evaluate.prompted import INSTRUCTION, choose_shots, evaluate_prompted, prompted_messages, shot_pool
-from test_evaluate import build_tiny_model, recipe_for, tiny_rows
+from odin_core.evaluate.prompted import (HYPER_BAG, HYPER_COT, INSTRUCTION, choose_shots, evaluate_prompted,
+                                         prompted_messages, shot_pool)
+from test_evaluate import build_tiny_model, fit, recipe_for, tiny_rows
 
 pytestmark = [pytest.mark.usefixtures("one_torch_thread"), pytest.mark.timeout(300)]
 
@@ -72,6 +74,39 @@ def test_prompted_stages_on_a_chat_model(chat_model, tmp_path):
         chat_model.tokenizer.model_max_length = limit
     skipped = results["k_shot"]["prompting"]["skipped_over_context"]
     assert skipped > 0 and results["k_shot"].get("num_examples", 0) == len(test) - skipped
+
+
+def test_hyper_bag_and_hyper_cot_stages_reason_first_with_their_own_budget(chat_model, tmp_path):
+    train = with_graph(tiny_rows(60, offset=200), "train")
+    test = with_graph(tiny_rows(10), "test")
+    recipe = recipe_for(prompted=True, prompting=["hyper_bag", "hyper_cot"], reasoning_tokens=24, max_new_tokens=8)
+    results = evaluate_prompted(recipe, chat_model, test, train, tmp_path)
+    assert set(results) == {"hyper_bag", "hyper_cot"}
+    for stage, instruction in (("hyper_bag", HYPER_BAG), ("hyper_cot", HYPER_COT)):
+        record = results[stage]
+        assert record["prompting"]["instruction"] == instruction and record["prompting"]["reasons_first"]
+        assert record["prompting"]["shots"] == 0 and record["num_examples"] == len(test)
+        assert set(record["generation"]["max_new_tokens"].values()) == {24}  # the reasoning budget, every task
+        predictions = [json.loads(line) for line in (tmp_path / f"predictions-{stage}.jsonl").read_text().splitlines()]
+        assert [p["id"] for p in predictions] == [r["id"] for r in test]
+    bag = prompted_messages(test[0], [], HYPER_BAG)
+    assert bag[0]["content"] == HYPER_BAG + "\n\n" + test[0]["prompt"]
+
+
+def test_reasoning_generation_stops_at_the_end_of_the_answer_not_at_the_first_bracket():
+    from odin_core.evaluate.generation import generate, inference_mode
+
+    rows = [{**r, "completion": " In [v1, v2] I see it." + r["completion"]} for r in tiny_rows(20)]
+    model, tokenizer = build_tiny_model([r["prompt"] + r["completion"] for r in rows] * 5)
+    fit(model, tokenizer, rows, steps=150)
+    loaded = LoadedModel(model=model, tokenizer=tokenizer, engine="transformers")
+    prompts = [r["prompt"] for r in rows[:8]]
+    with inference_mode(loaded):
+        at_bracket = generate(loaded, prompts, 40)
+        at_answer = generate(loaded, prompts, 40, stop_strings=None)
+    assert all(text.endswith("]") and "Ans" not in text for text in at_bracket), at_bracket  # "In [v1, v2]"
+    whole = [text for text in at_answer if "Ans: [" in text and text.endswith("]") and text.count("]") == 2]
+    assert len(whole) >= 6, at_answer  # the reasoning's bracket did not stop it; the answer's did
 
 
 def test_prompting_is_skipped_without_a_chat_template(tmp_path):

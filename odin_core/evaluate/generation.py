@@ -11,7 +11,7 @@ from contextlib import contextmanager
 
 from odin_core.evaluate.rows import answer_prefix, end_of_answer, rationale_of
 from odin_core.foundation import console
-from odin_core.questions.answers import format_answer
+from odin_core.questions.answers import answer_marker, format_answer
 from odin_core.runtime.chat import common_prefix, encode, model_uses_chat, pad_token_id, prompt_and_completion
 from odin_core.runtime.device import device_of
 
@@ -51,12 +51,29 @@ def _batches(order: list[int], batch_size: int):
         yield order[start:start + batch_size]
 
 
+def answer_stop(tokenizer, prompt_length: int):
+    """A ``StoppingCriteria`` that ends each sequence once its new text holds a complete answer (``Ans: [...]``),
+    for reasoning written before the answer, where a ``]`` may come earlier."""
+    import torch
+    from transformers import StoppingCriteria
+
+    class AnswerStop(StoppingCriteria):
+        def __call__(self, input_ids, scores, **kwargs):
+            texts = tokenizer.batch_decode(input_ids[:, prompt_length:], skip_special_tokens=True)
+            spans = [answer_marker(t) for t in texts]
+            done = [span is not None and "]" in t[span[0]:] for span, t in zip(spans, texts)]
+            return torch.tensor(done, device=input_ids.device)
+
+    return AnswerStop()
+
+
 def generate(loaded, prompts: list[str], max_new_tokens, batch_size: int = 16, stop_strings=("]",)) -> list[str]:
     """Greedy completions of ``prompts``, in batches of ``batch_size`` with left padding.
 
     ``max_new_tokens``: one int, or one per prompt (prompts are batched with
     others of the same budget, longest first). Generation of a sequence stops
-    at end-of-sequence or at any of ``stop_strings``; the returned text is cut
+    at end-of-sequence or at any of ``stop_strings``; ``stop_strings=None`` stops it at the end of its answer
+    instead (``Ans: [...]``, for reasoning before the answer). The returned text is cut
     at the end of the answer (``end_of_answer``). Call inside ``inference_mode``.
     """
     tokenizer, model = loaded.tokenizer, loaded.model
@@ -77,16 +94,22 @@ def generate(loaded, prompts: list[str], max_new_tokens, batch_size: int = 16, s
         # built once: it preprocesses the whole vocabulary
         extra["stopping_criteria"] = StoppingCriteriaList([StopStringCriteria(tokenizer, list(stop_strings))])
     with console.progress(len(prompts), "evaluating", unit="ex") as bar:
-        _generate_batches(loaded, encoded, by_budget, batch_size, pad_id, device, extra, outputs, bar)
+        _generate_batches(loaded, encoded, by_budget, batch_size, pad_id, device, extra, outputs, bar,
+                          answer_stopping=not stop_strings)
     return outputs
 
 
-def _generate_batches(loaded, encoded, by_budget, batch_size, pad_id, device, extra, outputs, bar) -> None:
+def _generate_batches(loaded, encoded, by_budget, batch_size, pad_id, device, extra, outputs, bar,
+                      answer_stopping: bool = False) -> None:
     tokenizer, model = loaded.tokenizer, loaded.model
     for budget, members in sorted(by_budget.items(), reverse=True):
         members.sort(key=lambda i: len(encoded[i]), reverse=True)
         for batch in _batches(members, batch_size):
             ids, mask = _left_pad([encoded[i] for i in batch], pad_id, device)
+            if answer_stopping:
+                from transformers import StoppingCriteriaList
+
+                extra = {"stopping_criteria": StoppingCriteriaList([answer_stop(tokenizer, ids.shape[1])])}
             out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=budget, do_sample=False,
                                  temperature=None, top_p=None, top_k=None, pad_token_id=pad_id,
                                  eos_token_id=tokenizer.eos_token_id, **extra)
@@ -164,10 +187,12 @@ def answer_budgets(loaded, rows, chat: bool, fixed: int | None = None) -> dict[s
 class ModelRunner:
     """Runs one loaded model for an ``EvalContext``: generation, choice scores, loss."""
 
-    def __init__(self, loaded, batch_size: int = 16, max_new_tokens: int | None = None):
+    def __init__(self, loaded, batch_size: int = 16, max_new_tokens: int | None = None, reasoning: bool = False):
         self.loaded = loaded
         self.batch_size = batch_size
         self.max_new_tokens = max_new_tokens
+        #: the model reasons before answering: generation stops at the end of the answer, not at the first "]"
+        self.reasoning = reasoning
         self.budgets: dict[str, int] = {}
         self.over_context = 0  # prompts whose tokens plus answer budget exceed the model's context
 
@@ -183,7 +208,8 @@ class ModelRunner:
             self.over_context = sum(len(ids) + self.budgets[row["task"]] > limit
                                     for ids, row in zip(encode(self.loaded.tokenizer, prompts), rows))
         with inference_mode(self.loaded):
-            return generate(self.loaded, prompts, [self.budgets[row["task"]] for row in rows], self.batch_size)
+            return generate(self.loaded, prompts, [self.budgets[row["task"]] for row in rows], self.batch_size,
+                            stop_strings=None if self.reasoning else ("]",))
 
     def choice_scores(self, rows) -> list[float]:
         """log P(Yes answer) - log P(No answer) for each row (yes/no rows), scored right after the prompt.

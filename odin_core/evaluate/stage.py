@@ -67,12 +67,14 @@ def write_predictions(run_dir, stage: str, records: list[dict]) -> Path:
 
 
 def evaluate_model(recipe, loaded, eval_split, run_dir, stage: str = "base", *, loss_split=None,
-                   split_name: str | None = None, evaluators=None, max_examples: int | None = None) -> dict:
+                   split_name: str | None = None, evaluators=None, max_examples: int | None = None,
+                   reasoning_tokens: int | None = None) -> dict:
     """Evaluate ``loaded`` on ``eval_split`` with the recipe's evaluators; returns the stage record.
 
     Writes ``predictions-<stage>.jsonl`` into ``run_dir`` (a ``RunDir`` or a path).
     ``loss_split`` (the validation split) feeds the loss/perplexity evaluator. ``max_examples`` caps the rows
-    further than ``generation.max_examples`` (a seeded sample).
+    further than ``generation.max_examples`` (a seeded sample). ``reasoning_tokens``: the model reasons before
+    its answer (Hyper-BAG, Hyper-COT): this many new tokens per row, generation stopping at the end of the answer.
     """
     generation = recipe.generation
     cap = min((n for n in (generation.max_examples, max_examples) if n is not None), default=None)
@@ -80,7 +82,8 @@ def evaluate_model(recipe, loaded, eval_split, run_dir, stage: str = "base", *, 
     if not examples:
         raise DataError(f"the {split_name or generation.split} split has no examples to evaluate")
     check_columns(examples, ("prompt", "completion", "task", "answer_kind", "answer"), "evaluation")
-    runner = ModelRunner(loaded, generation.batch_size, generation.max_new_tokens)
+    runner = ModelRunner(loaded, generation.batch_size, reasoning_tokens or generation.max_new_tokens,
+                         reasoning=reasoning_tokens is not None)
     context = EvalContext(examples, runner=runner, loss_examples=rows_of(loss_split) if loss_split is not None else None,
                           stage=stage, split=split_name or generation.split)
     evaluators = evaluators if evaluators is not None else create_evaluators(recipe)

@@ -253,12 +253,25 @@ class GenerationSection(_Strict):
     batch_size: int = Field(16, gt=0, le=MAX_BATCH)
     max_new_tokens: int | None = Field(None, gt=0, description="default: from the longest canonical answer per task")
     evaluate_base: bool = Field(True, description="also evaluate the base model before training")
-    prompted: bool = Field(False, description="also evaluate the base model prompted through its chat template: "
-                                              "zero-shot and k-shot (chat models only)")
+    prompted: bool = Field(False, description="also evaluate the base model prompted through its chat template, "
+                                              "in each of generation.prompting's ways (chat models only)")
+    prompting: list[Literal["zero_shot", "k_shot", "hyper_bag", "hyper_cot"]] = Field(
+        default_factory=lambda: ["zero_shot", "k_shot"], min_length=1,
+        description="the prompted stages: zero_shot, k_shot, hyper_bag (rebuild the hypergraph in words, then "
+                    "answer) and hyper_cot (hypergraph-specific step-by-step reasoning), after LLM4Hypergraph")
+    reasoning_tokens: int = Field(256, gt=0, le=32768, description="new tokens a hyper_bag or hyper_cot answer may "
+                                  "take (its reasoning included); generation stops at the end of the answer")
     shots: int = Field(3, ge=1, le=16, description="worked examples in a k-shot prompt, drawn from the training split")
     extra_splits: list[str] = Field(
         default_factory=list, description="also evaluate the trained model on these splits of the frozen set "
                                           "(data.frozen_eval), and 'unseen_encodings'")
+
+    @field_validator("prompting")
+    @classmethod
+    def _unique_prompting(cls, value):
+        if len(value) != len(set(value)):
+            raise ValueError("each way of prompting may appear once")
+        return value
 
     @field_validator("extra_splits")
     @classmethod

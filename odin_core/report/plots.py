@@ -134,8 +134,8 @@ def plot_task_accuracy(stages: list[tuple[str, dict]], path: Path) -> bool:
 
 
 #: marker per stage in the comparison plot
-_MARKERS = {"base": "x", "zero-shot": "v", "k-shot": "^", "trained": "o", "trained (lora)": "o", "trained (qlora)": "D",
-            "trained (full)": "s", "majority": "_"}
+_MARKERS = {"base": "x", "zero-shot": "v", "k-shot": "^", "Hyper-BAG": "<", "Hyper-COT": ">", "after RL": "*",
+            "trained": "o", "trained (lora)": "o", "trained (qlora)": "D", "trained (full)": "s", "majority": "_"}
 
 
 def plot_comparison(comparison: dict, path: Path) -> bool:

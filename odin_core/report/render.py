@@ -24,8 +24,12 @@ from odin_core.report.significance import ALPHA, stage_comparisons
 from odin_core.report.tables import delta, get, interval, load_metrics, num, p_value, params, pct, run_path, table
 
 #: (label, predictions file) of the stages a run report compares
+#: (metrics key under "prompted", label) of the prompted stages, in report order
+PROMPTED_STAGES = (("zero_shot", "zero-shot"), ("k_shot", "k-shot"), ("hyper_bag", "Hyper-BAG"),
+                   ("hyper_cot", "Hyper-COT"))
 STAGE_FILES = {"base": predictions_file("base"), "zero-shot": predictions_file("zero_shot"),
-               "k-shot": predictions_file("k_shot"), "trained": predictions_file("trained"),
+               "k-shot": predictions_file("k_shot"), "Hyper-BAG": predictions_file("hyper_bag"),
+               "Hyper-COT": predictions_file("hyper_cot"), "trained": predictions_file("trained"),
                "after RL": predictions_file("rl"),
                "majority": predictions_file("baseline-majority"), "learned": predictions_file("baseline-learned"),
                "shortcut": predictions_file("baseline-shortcut")}
@@ -34,7 +38,9 @@ COMPARISONS = (("trained vs base", "trained", "base"), ("trained vs zero-shot", 
                ("trained vs k-shot", "trained", "k-shot"), ("trained vs majority", "trained", "majority"),
                ("trained vs shortcut", "trained", "shortcut"), ("after RL vs trained", "after RL", "trained"),
                ("after RL vs majority", "after RL", "majority"), ("after RL vs shortcut", "after RL", "shortcut"),
-               ("k-shot vs zero-shot", "k-shot", "zero-shot"), ("base vs majority", "base", "majority"))
+               ("trained vs Hyper-BAG", "trained", "Hyper-BAG"), ("trained vs Hyper-COT", "trained", "Hyper-COT"),
+               ("k-shot vs zero-shot", "k-shot", "zero-shot"), ("Hyper-BAG vs k-shot", "Hyper-BAG", "k-shot"),
+               ("Hyper-COT vs k-shot", "Hyper-COT", "k-shot"), ("base vs majority", "base", "majority"))
 
 
 def stages_of(metrics: dict) -> list[tuple[str, dict]]:
@@ -43,7 +49,7 @@ def stages_of(metrics: dict) -> list[tuple[str, dict]]:
     stages = []
     if isinstance(metrics.get("base"), dict):
         stages.append(("base", metrics["base"]))
-    for key, label in (("zero_shot", "zero-shot"), ("k_shot", "k-shot")):
+    for key, label in PROMPTED_STAGES:
         record = get(metrics, "prompted", key)
         if isinstance(record, dict) and record.get("num_examples"):
             stages.append((label, record))
@@ -95,15 +101,20 @@ def _summary_section(metrics: dict, tests: dict) -> list[str]:
     return lines
 
 
+#: where Hyper-BAG and Hyper-COT come from
+LLM4H = "LLM4Hypergraph's technique, ICLR 2025, in Odin's words"
+
+
 def _prompted_note(metrics: dict) -> list[str]:
     prompted = metrics.get("prompted") or {}
     if "skipped" in prompted:
-        return [f"Prompted stages (zero-shot, k-shot) skipped: {prompted['skipped']}.", ""]
+        return [f"Prompted stages skipped: {prompted['skipped']}.", ""]
     notes = []
-    for key, label in (("zero_shot", "zero-shot"), ("k_shot", "k-shot")):
+    for key, label in PROMPTED_STAGES:
         info = get(prompted, key, "prompting")
         if info:
-            note = f"{label}: {info['shots']} worked examples from the training split"
+            note = (f"{label}: reasons before answering ({LLM4H})" if info.get("reasons_first") else
+                    f"{label}: {info['shots']} worked examples from the training split")
             if info.get("skipped_over_context"):
                 note += f", {info['skipped_over_context']} rows skipped (prompt longer than the model's context)"
             if info.get("rows_with_fewer_shots"):
@@ -147,7 +158,7 @@ def _per_task_section(metrics: dict, tests: dict) -> list[str]:
         ci = {label: get(p, task, "ci95") for label, p in per.items()}
         errors = "/".join(num(get(per.get(label, {}), task, "format_errors")) for label in ("base", "trained")
                           if label in per)
-        prompted = [pct(acc.get(label)) for label in ("zero-shot", "k-shot") if label in per]
+        prompted = [pct(acc.get(label)) for _, label in PROMPTED_STAGES if label in per]
         rows.append([task, info.get("family") or "–", num(info.get("n")), pct(acc.get("base")), *prompted,
                      pct(acc.get("trained")), interval(ci.get("trained") or ci.get("base")),
                      delta(acc.get("trained"), acc.get("base")), _task_test(tests, "trained vs base", task),
@@ -156,7 +167,7 @@ def _per_task_section(metrics: dict, tests: dict) -> list[str]:
                      pct(acc.get("shortcut")), delta(acc.get("trained"), acc.get("shortcut")),
                      _task_test(tests, "trained vs shortcut", task), errors or "–",
                      *heuristic_cells(metrics, task)])
-    prompted_header = [f"{label} %" for label in ("zero-shot", "k-shot") if label in per]
+    prompted_header = [f"{label} %" for _, label in PROMPTED_STAGES if label in per]
     header = ["task", "family", "n", "base %", *prompted_header, "trained %", "trained 95% CI", "Δ trained−base",
               "p (vs base)", "majority %", "Δ trained−majority", "p (vs majority)", "learned baseline %",
               "shortcut %", "Δ trained−shortcut", "p (vs shortcut)", "format errors (base/trained)",
@@ -179,10 +190,10 @@ def _grouped_section(metrics: dict, key: str, title: str) -> list[str]:
         acc = {label: get(p, group, "accuracy") for label, p in per.items()}
         ci = {label: get(p, group, "ci95") for label, p in per.items()}
         n = next((get(p, group, "n") for p in per.values() if group in p), None)
-        prompted = [pct(acc.get(label)) for label in ("zero-shot", "k-shot") if label in per]
+        prompted = [pct(acc.get(label)) for _, label in PROMPTED_STAGES if label in per]
         rows.append([group, num(n), pct(acc.get("base")), interval(ci.get("base")), *prompted, pct(acc.get("trained")),
                      interval(ci.get("trained")), delta(acc.get("trained"), acc.get("base")), pct(acc.get("majority"))])
-    prompted_header = [f"{label} %" for label in ("zero-shot", "k-shot") if label in per]
+    prompted_header = [f"{label} %" for _, label in PROMPTED_STAGES if label in per]
     return [f"## Accuracy per {title}", "",
             table([title, "n", "base %", "base 95% CI", *prompted_header, "trained %", "trained 95% CI",
                    "Δ trained−base", "majority %"], rows), ""]
