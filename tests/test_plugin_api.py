@@ -3,6 +3,7 @@ evaluator sections in the report, the Python API called twice, and one exit code
 
 import json
 from importlib import metadata
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -23,6 +24,10 @@ def test_distribution_is_odin_slm_and_the_plugin_example_depends_on_it():
     entry_points = {ep.name: ep.value for ep in metadata.entry_points(group="odin") if ep.dist.name == "odin-slm"}
     assert entry_points == {"hypernetx": "odin_hypernetx", "models": "odin_models", "finetune": "odin_finetune",
                             "metrics": "odin_metrics", "trackers": "odin_trackers"}
+    # from a component's name to its code without pyproject.toml: <namespace>.x lives in plugins/odin_<namespace>
+    plugins = Path(__file__).resolve().parent.parent / "plugins"
+    assert all(module == f"odin_{name}" and (plugins / module / "__init__.py").is_file()
+               for name, module in entry_points.items())
 
 
 def test_every_builtin_component_is_namespaced_by_its_plugin():

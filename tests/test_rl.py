@@ -126,6 +126,14 @@ def test_grpo_after_supervised_training_raises_the_reward_and_reports_the_after_
     assert "| after RL |" in report and "after RL vs trained" in report and "## Reinforcement learning" in report
     assert metrics["comparisons"]["after RL vs trained"]["overall"]["n"] == 32
     assert (tmp_path / "run" / "rl.png").is_file()
+    import torch
+
+    from odin_core.engine import load_run_model
+
+    final, supervised = load_run_model(tmp_path / "run"), load_run_model(tmp_path / "run", after_rl=False)
+    # odin eval and odin export take the run's final model: the one after RL, not the supervised one
+    assert any(not torch.equal(a, b) for a, b in zip(final.model.state_dict().values(),
+                                                     supervised.model.state_dict().values()))
 
 
 def stop_when(folder, records: int):

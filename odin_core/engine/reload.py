@@ -5,22 +5,25 @@ from __future__ import annotations
 from odin_core.components.plugins import get_component
 from odin_core.components.protocols import LoadSettings
 from odin_core.foundation.errors import ModelError
-from odin_core.foundation.layout import ADAPTER_DIR, FULL_MODEL_DIR, RECIPE_FILE
+from odin_core.foundation.layout import ADAPTER_DIR, FULL_MODEL_DIR, RECIPE_FILE, RL_DIR, RL_SUMMARY
 from odin_core.recipe import load_recipe
 from odin_core.runtime.device import check_device
 from odin_core.runtime.rundir import RunDir
 
 
 def load_run_model(run_dir, adapter: bool = True, load_in_4bit: bool | None = None, *, trainable: bool = False,
-                   folder: str | None = None):
+                   folder: str | None = None, after_rl: bool = True):
     """A run's model as ``LoadedModel``: its base through its loader, with the trained adapter attached.
 
     ``adapter=False`` gives the base model alone. For full fine-tuning the trained model
     is loaded from ``<run_dir>/model``. ``load_in_4bit`` overrides the strategy's choice
     (``export`` merges into a 16-bit base). ``trainable``: the adapter trains on (a later stage starts from it);
-    ``folder``: the trained adapter or model is in this folder of the run (``rl``: after its RL stage) instead."""
+    ``folder``: the trained adapter or model is in this folder of the run instead. A run whose RL stage completed
+    gives its model after RL (``rl/``) unless ``after_rl`` is false (then the supervised one)."""
     run = RunDir.existing(run_dir)
     path = run.path
+    if folder is None and after_rl and (path / RL_SUMMARY).is_file() and (path / RL_DIR).is_dir():
+        folder = RL_DIR
     recipe = load_recipe(path / RECIPE_FILE)
     run.recipe = recipe
     strategy = get_component("lora_strategy", recipe.finetune.strategy).create(recipe.finetune.options)

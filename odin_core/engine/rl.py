@@ -25,6 +25,7 @@ from odin_core.foundation.files import ADAPTER, atomic_write_dir
 from odin_core.foundation.layout import (FULL_MODEL_DIR, RL_CHECKPOINT_DIR, RL_DIR, RL_METRICS_LOG, RL_SUMMARY,
                                          TRAINER_STATE)
 from odin_core.foundation.records import decode
+from odin_core.runtime import processes
 from odin_core.runtime.chat import model_uses_chat, prompt_and_completion
 from odin_core.runtime.device import default_optimizer, peak_memory_mb, precision, training_device
 
@@ -196,9 +197,11 @@ def train_rl(recipe, loaded, datasets, run_dir, events, resume: bool = False) ->
     started = time.perf_counter()
     with stop_on_signals(run_dir) as stop, write_failures(run_dir.path / RL_CHECKPOINT_DIR):
         config = GRPOConfig(**grpo_arguments(recipe, run_dir, device), reward_weights=weights)
-        trainer = grpo_trainer_class(device)(model=model, reward_funcs=functions, args=config, train_dataset=questions,
-                              processing_class=loaded.tokenizer,
-                              callbacks=[stop, _progress_callback(recipe, run_dir, events)])
+        main = processes.current().is_main  # the other processes of a run sample and train; the main one logs
+        trainer = grpo_trainer_class(device)(
+            model=model, reward_funcs=functions, args=config, train_dataset=questions,
+            processing_class=loaded.tokenizer,
+            callbacks=[stop, *([_progress_callback(recipe, run_dir, events)] if main else [])])
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
         if stop.received:
             step = trainer.state.global_step
@@ -211,7 +214,8 @@ def train_rl(recipe, loaded, datasets, run_dir, events, resume: bool = False) ->
             model.save_pretrained(tmp)
             loaded.tokenizer.save_pretrained(tmp)
 
-        atomic_write_dir(target, save, ADAPTER)
+        if main:
+            atomic_write_dir(target, save, ADAPTER)
     loaded.model = model
     summary = _summary(recipe, trainer, run_dir, device, seconds, checkpoint, len(questions), target)
     run_dir.write_json(RL_SUMMARY, summary)

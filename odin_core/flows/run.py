@@ -209,7 +209,7 @@ class RunFlow:
             return
         finished = self.run_dir.read_json(TRAINING_SUMMARY) if self.resume and rl is not None else None
         if finished is not None:  # supervised training completed before the run stopped in its RL stage
-            self.loaded = engine.load_run_model(self.run_dir.path, trainable=True)
+            self.loaded = engine.load_run_model(self.run_dir.path, trainable=True, after_rl=False)
             self.metrics["training"] = finished
             console.say(f"training: completed before ({finished.get('steps')} steps); reloaded its model", self.run_dir)
             return
