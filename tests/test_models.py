@@ -202,6 +202,8 @@ def test_model_recipes_validate():
                  "smollm2_135m_qlora"):
         recipe = load_recipe(REPO / "recipes" / f"{name}.toml")
         assert recipe.data.task_names == ["all"]
+    rl = load_recipe(REPO / "recipes/rl_cpu.toml")
+    assert rl.rl.max_steps == 40 and [r.name for r in rl.rl.rewards] == ["metrics.correct", "metrics.answer_format"]
     llama = load_recipe(REPO / "recipes/hypergraph_llama1b.toml")
     assert (llama.model.name, llama.finetune.strategy, llama.finetune.options.r) == (
         "unsloth/llama-3.2-1b-instruct-bnb-4bit", "finetune.qlora", 16)

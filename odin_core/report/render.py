@@ -166,11 +166,14 @@ def _per_task_section(metrics: dict, tests: dict) -> list[str]:
                      _task_test(tests, "trained vs majority", task), pct(acc.get("learned")),
                      pct(acc.get("shortcut")), delta(acc.get("trained"), acc.get("shortcut")),
                      _task_test(tests, "trained vs shortcut", task), errors or "–",
+                     *([pct(acc.get("after RL")), delta(acc.get("after RL"), acc.get("trained")),
+                        _task_test(tests, "after RL vs trained", task)] if "after RL" in per else []),
                      *heuristic_cells(metrics, task)])
     prompted_header = [f"{label} %" for _, label in PROMPTED_STAGES if label in per]
+    rl_header = ["after RL %", "Δ after RL−trained", "p (vs trained)"] if "after RL" in per else []
     header = ["task", "family", "n", "base %", *prompted_header, "trained %", "trained 95% CI", "Δ trained−base",
               "p (vs base)", "majority %", "Δ trained−majority", "p (vs majority)", "learned baseline %",
-              "shortcut %", "Δ trained−shortcut", "p (vs shortcut)", "format errors (base/trained)",
+              "shortcut %", "Δ trained−shortcut", "p (vs shortcut)", "format errors (base/trained)", *rl_header,
               *heuristic_header(metrics)]
     return ["## Accuracy per task", "", table(header, rows), "",
             "p: exact McNemar test on the task's rows, Holm-corrected over tasks; n.s. = not significant at 5%. "

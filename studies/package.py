@@ -1,10 +1,12 @@
-"""Copy what a run's figures rest on into ``evidence/<size>/`` (no weights), compressing the predictions.
+"""Copy what a study run's figures rest on into an evidence folder (no weights), compressing the predictions.
 
-    python studies/learning_curves/package.py RUN_DIR SIZE      # e.g. runs/curve-scratch-0m5-... scratch_0m5
+    python studies/package.py RUN_DIR DEST      # e.g. .../runs/curve-scratch-0m5-... studies/learning_curves/evidence/scratch_0m5
 
-A run that was stopped before its end (a size trained as far as the CPU time allowed) has no metrics.json;
-its parameter count is then read from the scratch base model's safetensors header and written, with the
-step it reached, to ``run_state.json``.
+Copied: the resolved recipe, data report, environment, metrics (``metrics.json``, ``metrics.jsonl``, the RL
+stage's ``rl_metrics.jsonl`` and ``rl.json``), ``resumes.jsonl``, the report, and every predictions file
+(gzip). A run stopped before its end (a size trained as far as the CPU time allowed) has no metrics.json; its
+parameter count is then read from the scratch base model's safetensors header and written, with the step it
+reached, to ``run_state.json``.
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ import sys
 from math import prod
 from pathlib import Path
 
-STUDY = Path(__file__).resolve().parent
-FILES = ("data_report.json", "environment.json", "metrics.json", "metrics.jsonl", "recipe.toml", "report.md")
+FILES = ("data_report.json", "environment.json", "metrics.json", "metrics.jsonl", "recipe.toml", "report.md",
+         "rl_metrics.jsonl", "rl.json", "resumes.jsonl", "training.json")
 
 
 def safetensors_parameters(path: Path) -> int:
@@ -34,21 +36,21 @@ def gzip_copy(source: Path, target: Path) -> None:
         shutil.copyfileobj(src, dst)
 
 
-def package(run: Path, size: str) -> Path:
-    dest = STUDY / "evidence" / size
+def package(run: Path, dest: Path) -> Path:
     if dest.exists():
         shutil.rmtree(dest)
-    (dest / "training_predictions").mkdir(parents=True)
+    dest.mkdir(parents=True)
     for name in FILES:
         if (run / name).is_file():
             shutil.copy2(run / name, dest / name)
     for path in run.glob("predictions-*.jsonl"):
         gzip_copy(path, dest / (path.name + ".gz"))
-    for path in (run / "training_predictions").glob("*.jsonl"):
+    for path in sorted((run / "training_predictions").glob("*.jsonl")):
+        (dest / "training_predictions").mkdir(exist_ok=True)
         gzip_copy(path, dest / "training_predictions" / (path.name + ".gz"))
     if not (run / "metrics.json").is_file():
         steps = [int(p.name.split("-")[1]) for p in (run / "checkpoints").glob("checkpoint-*")]
-        state = {"status": "stopped before max_steps; resumable with studies/learning_curves/run --resume",
+        state = {"status": "stopped before max_steps; resumable (odin run RECIPE --resume RUN_DIR)",
                  "last_checkpoint_step": max(steps, default=0),
                  "parameters": safetensors_parameters(run / "base_model" / "model.safetensors")}
         (dest / "run_state.json").write_text(json.dumps(state, indent=2) + "\n")
@@ -56,4 +58,4 @@ def package(run: Path, size: str) -> Path:
 
 
 if __name__ == "__main__":
-    print(package(Path(sys.argv[1]), sys.argv[2]))
+    print(package(Path(sys.argv[1]), Path(sys.argv[2])))
