@@ -94,6 +94,37 @@ def test_bad_rl_keys_are_one_error_naming_the_key(core_plugin, tmp_path, overrid
     assert key in str(caught.value) and says in str(caught.value), str(caught.value)
 
 
+@pytest.mark.timeout(60)
+def test_a_reward_that_returns_a_non_finite_number_or_a_wrong_count_stops_naming_its_entry(core_plugin, tmp_path):
+    from odin_core.engine.rl import reward_functions
+
+    @odin_core.register_reward("python.broken")
+    class Broken:
+        def __init__(self, options=None):
+            self.values = [float("nan")]
+
+        def score(self, rows, completions):
+            return [] if completions == ["?"] else self.values * len(completions)
+
+    try:
+        text = recipe_text() + RL.format(steps=2, lr=1e-3, save_steps=2, generations=4, extra="")
+        recipe = load_recipe(write_recipe(tmp_path, text), ['rl.rewards=[{ name = "metrics.correct" }, '
+                                                            '{ name = "python.broken", weight = 0.5 }]'])
+        functions, weights = reward_functions(recipe)
+        assert [f.__name__ for f in functions] == ["metrics.correct", "python.broken"] and weights == [1.0, 0.5]
+        columns = {"answer_kind": ["count"], "answer": ["3"], "task": ["t"]}
+        assert functions[0](["Q"], ["Ans: [3]"], **columns) == [1.0]  # the answer column decoded, as the evaluators read it
+        with pytest.raises(RecipeError, match=r"rl\.rewards\.1.*'python.broken' returned nan"):
+            functions[1](["Q"], ["Ans: [3]"], **columns)
+        with pytest.raises(RecipeError, match=r"rl\.rewards\.1.*returned 0 scores for 1 completions"):
+            functions[1](["Q"], ["?"], **columns)
+    finally:
+        from odin_core.components.plugins import _local, invalidate
+
+        _local["reward"][:] = [e for e in _local["reward"] if e[0] != "python.broken"]
+        invalidate()
+
+
 def run_flow(recipe, folder, datasets, resume=None):
     from odin_core.flows.run import RunFlow
     from odin_core.runtime.rundir import RunDir
