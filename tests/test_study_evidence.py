@@ -169,3 +169,50 @@ def test_the_learning_recipe_is_the_one_q4_ran_and_states_its_result():
     cells = table_rows()["q4"]
     header = (root / "recipes" / "learn_cpu.toml").read_text(encoding="utf-8")
     assert f"Trained {cells[1].replace(' [', '% [')} on 276 test rows" in header
+
+
+RL_STUDY = Path(__file__).resolve().parent.parent / "studies" / "rl"
+
+
+def tasks_of(run: Path, stage: str) -> dict[str, tuple[bool, str]]:
+    with gzip.open(run / f"predictions-{stage}.jsonl.gz", "rt", encoding="utf-8") as fh:
+        return {r["row_key"]: (bool(r["correct"]), r["task"].split(".")[-1]) for r in map(json.loads, fh)}
+
+
+def test_the_rl_study_figures_come_from_the_predictions():
+    """studies/rl/RESULTS.md: each arm's accuracy, interval and per-task counts, and the paired p-values,
+    recomputed from the committed per-row predictions on the same 276 test rows."""
+    arms = {"start (q4's model)": tasks_of(RL_STUDY / "evidence" / "grpo", "trained"),
+            "SFT longer (1,321 steps)": tasks_of(RL_STUDY / "evidence" / "sft_longer", "trained"),
+            "SFT then GRPO (52 steps)": tasks_of(RL_STUDY / "evidence" / "grpo", "rl")}
+    keys = set(arms["start (q4's model)"])
+    assert all(set(a) == keys for a in arms.values()) and len(keys) == 276
+    text = (RL_STUDY / "RESULTS.md").read_text(encoding="utf-8")
+    order = ["hyperedge_degree", "shared_vertices", "vertex_connection", "vertex_degree", "vertex_set_in_hyperedge"]
+    for label, rows in arms.items():
+        right = sum(c for c, _ in rows.values())
+        low, high = wilson_interval(right, len(rows))
+        cells = [f"{sum(c for c, t in rows.values() if t == task)}/{sum(t == task for _, t in rows.values())}"
+                 for task in order]
+        line = (f"| {label} | {100 * right / len(rows):.1f} [{100 * low:.1f}, {100 * high:.1f}] | "
+                + " | ".join(cells) + " |")
+        assert line in text.splitlines(), line
+
+    def paired(a, b):
+        only_a = sum(a[k][0] and not b[k][0] for k in keys)
+        only_b = sum(b[k][0] and not a[k][0] for k in keys)
+        return only_a, only_b, mcnemar(only_a, only_b)
+
+    grpo, sft, start = arms["SFT then GRPO (52 steps)"], arms["SFT longer (1,321 steps)"], arms["start (q4's model)"]
+    for label, other, shown in (("SFT then GRPO vs SFT longer", sft, "0.46"), ("SFT then GRPO vs start", start, "0.24")):
+        only_a, only_b, p = paired(grpo, other)
+        delta = 100 * (sum(c for c, _ in grpo.values()) - sum(c for c, _ in other.values())) / len(keys)
+        assert f"| {label} | 276 | −{abs(delta):.1f} | {only_a} | {only_b} | {shown} |" in text
+        assert f"{p:.2f}" == shown
+    metrics = json.loads((RL_STUDY / "evidence" / "grpo" / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["comparisons"]["after RL vs trained"]["overall"]["p_value"] == pytest.approx(paired(grpo, start)[2])
+    equal = json.loads((RL_STUDY / "evidence" / "equal_time.json").read_text(encoding="utf-8"))
+    assert equal["sft_steps"] == 1321 == round(equal["grpo_seconds"] * equal["sft_steps_per_second"])
+    assert json.loads((RL_STUDY / "evidence" / "sft_longer" / "metrics.json").read_text())["training"]["steps"] == 1321
+    yes_no = ("vertex_connection", "vertex_set_in_hyperedge")
+    assert sum(c for c, t in grpo.values() if t in yes_no) == 48 and sum(c for c, t in sft.values() if t in yes_no) == 41
