@@ -216,3 +216,22 @@ def test_the_rl_study_figures_come_from_the_predictions():
     assert json.loads((RL_STUDY / "evidence" / "sft_longer" / "metrics.json").read_text())["training"]["steps"] == 1321
     yes_no = ("vertex_connection", "vertex_set_in_hyperedge")
     assert sum(c for c, t in grpo.values() if t in yes_no) == 48 and sum(c for c, t in sft.values() if t in yes_no) == 41
+
+
+def test_the_learning_curve_study_tables_are_its_evidence():
+    """studies/learning_curves/RESULTS.md: each size's table is what curves.py computes from the committed
+    training predictions and metrics logs (accuracy per task, the Wilson interval, examples and FLOPs)."""
+    import importlib.util
+
+    study = Path(__file__).resolve().parent.parent / "studies" / "learning_curves"
+    spec = importlib.util.spec_from_file_location("curves", study / "curves.py")
+    curves = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(curves)
+    text = (study / "RESULTS.md").read_text(encoding="utf-8").splitlines()
+    generated = [line for line in curves.tables().splitlines() if line.startswith(("|", "###", "Test rows"))]
+    assert len(generated) > 10 and all(line in text for line in generated), [l for l in generated if l not in text]
+    for _, folder, info, records in curves.committed_sizes():
+        for r in records:  # the interval is the one odin_core reports
+            low, high = wilson_interval(r["right"], r["rows"])
+            assert r["ci95"] == pytest.approx((low, high))
+            assert r["flops"] == 6 * info["parameters"] * r["tokens"] and r["examples"] == 8 * r["step"]
