@@ -235,3 +235,22 @@ def test_the_learning_curve_study_tables_are_its_evidence():
             low, high = wilson_interval(r["right"], r["rows"])
             assert r["ci95"] == pytest.approx((low, high))
             assert r["flops"] == 6 * info["parameters"] * r["tokens"] and r["examples"] == 8 * r["step"]
+
+
+def test_the_rl_recipe_header_states_its_measured_run():
+    """recipes/rl_cpu.toml's header: the trained and after-RL accuracies with intervals, and the paired p, from
+    the committed predictions of its run."""
+    run = RL_STUDY / "evidence" / "rl_cpu"
+    trained, after = outcomes(run, "trained"), outcomes(run, "rl")
+    assert set(trained) == set(after) and len(trained) == 921
+    header = (Path(__file__).resolve().parent.parent / "recipes" / "rl_cpu.toml").read_text(encoding="utf-8")
+    header = " ".join(line.lstrip("# ") for line in header.splitlines() if line.startswith("#"))
+    for label, rows in (("Trained", trained), ("after RL", after)):
+        right = sum(rows.values())
+        low, high = wilson_interval(right, len(rows))
+        assert f"{label} {100 * right / len(rows):.1f}% [{100 * low:.1f}, {100 * high:.1f}]" in header
+    only_a = sum(after[k] and not trained[k] for k in trained)
+    only_b = sum(trained[k] and not after[k] for k in trained)
+    assert f"p = {mcnemar(only_a, only_b):.2f}" in header
+    rewards = [json.loads(line)["reward"] for line in (run / "rl_metrics.jsonl").read_text().splitlines()]
+    assert f"from {rewards[0]:.3f} to {rewards[-1]:.3f}" in header
