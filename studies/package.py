@@ -20,7 +20,7 @@ from math import prod
 from pathlib import Path
 
 FILES = ("data_report.json", "environment.json", "metrics.json", "metrics.jsonl", "recipe.toml", "report.md",
-         "rl_metrics.jsonl", "rl.json", "resumes.jsonl", "training.json")
+         "rl_metrics.jsonl", "rl.json", "resumes.jsonl", "training.json", "prompted_metrics.json", "base_metrics.json")
 
 
 def safetensors_parameters(path: Path) -> int:
@@ -50,9 +50,10 @@ def package(run: Path, dest: Path) -> Path:
         gzip_copy(path, dest / "training_predictions" / (path.name + ".gz"))
     if not (run / "metrics.json").is_file():
         steps = [int(p.name.split("-")[1]) for p in (run / "checkpoints").glob("checkpoint-*")]
-        state = {"status": "stopped before max_steps; resumable (odin run RECIPE --resume RUN_DIR)",
-                 "last_checkpoint_step": max(steps, default=0),
-                 "parameters": safetensors_parameters(run / "base_model" / "model.safetensors")}
+        state = {"status": "packed before the run ended (odin run RECIPE --resume RUN_DIR continues it)",
+                 "last_checkpoint_step": max(steps, default=0)}
+        if (run / "base_model" / "model.safetensors").is_file():  # a scratch model: its size
+            state["parameters"] = safetensors_parameters(run / "base_model" / "model.safetensors")
         (dest / "run_state.json").write_text(json.dumps(state, indent=2) + "\n")
     return dest
 

@@ -254,3 +254,29 @@ def test_the_rl_recipe_header_states_its_measured_run():
     assert f"p = {mcnemar(only_a, only_b):.2f}" in header
     rewards = [json.loads(line)["reward"] for line in (run / "rl_metrics.jsonl").read_text().splitlines()]
     assert f"from {rewards[0]:.3f} to {rewards[-1]:.3f}" in header
+
+
+def test_the_prompted_smollm2_table_is_its_predictions():
+    """studies/rl/RESULTS.md, section 2: each prompted stage's accuracy, interval and unreadable answers, and the
+    paired tests of Hyper-BAG and Hyper-COT against 2-shot, from the committed predictions on the same 60 rows."""
+    run = RL_STUDY / "evidence" / "prompted_smollm2"
+    text = (RL_STUDY / "RESULTS.md").read_text(encoding="utf-8").splitlines()
+    stages = {}
+    for stage, label in (("zero_shot", "zero-shot"), ("k_shot", "2-shot"), ("hyper_bag", "Hyper-BAG"),
+                         ("hyper_cot", "Hyper-COT")):
+        with gzip.open(run / f"predictions-{stage}.jsonl.gz", "rt", encoding="utf-8") as fh:
+            rows = {r["row_key"]: r for r in map(json.loads, fh)}
+        stages[stage] = rows
+        right = sum(r["correct"] for r in rows.values())
+        low, high = wilson_interval(right, len(rows))
+        unreadable = sum(r["format_error"] for r in rows.values())
+        line = f"| {label} | {len(rows)} | {100 * right / len(rows):.1f} [{100 * low:.1f}, {100 * high:.1f}] | {unreadable} |"
+        assert line in text, line
+    shots = stages["k_shot"]
+    for stage, label in (("hyper_bag", "Hyper-BAG"), ("hyper_cot", "Hyper-COT")):
+        rows = stages[stage]
+        assert set(rows) == set(shots) and len(rows) == 60
+        only_a = sum(rows[k]["correct"] and not shots[k]["correct"] for k in rows)
+        only_b = sum(shots[k]["correct"] and not rows[k]["correct"] for k in rows)
+        delta = 100 * (only_a - only_b) / len(rows)
+        assert f"| {label} vs 2-shot | 60 | −{abs(delta):.1f} | {only_a} | {only_b} | {mcnemar(only_a, only_b):.2g} |" in text
